@@ -1,0 +1,16 @@
+// Copies the non-TypeScript files the library reads at run time (the Redis Lua scripts) into dist/,
+// beside the compiled modules that load them through import.meta.url.
+import { cpSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const assetExtensions = [".lua"];
+
+function copyAssets(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) copyAssets(path);
+    else if (assetExtensions.some((ext) => name.endsWith(ext))) cpSync(path, join("dist", relative("src", path)));
+  }
+}
+
+copyAssets("src");

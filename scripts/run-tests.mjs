@@ -1,0 +1,39 @@
+// Runs the test suite with Node's own test runner (through tsx, so tests are TypeScript).
+// `node scripts/run-tests.mjs [unit|conformance|integration|interop|e2e ...]` picks layers; no argument runs all.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const layers = {
+  unit: ["src"],
+  conformance: ["test/conformance"],
+  integration: ["test/integration"],
+  interop: ["test/interop"],
+  e2e: ["test/e2e"],
+  bench: ["bench"],
+};
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const chosen = process.argv.slice(2);
+const dirs = (chosen.length ? chosen : Object.keys(layers)).flatMap((layer) => {
+  if (!layers[layer]) throw new Error(`unknown test layer "${layer}"; known: ${Object.keys(layers).join(", ")}`);
+  return layers[layer];
+});
+const files = dirs.flatMap((dir) => findTests(dir)).sort();
+if (files.length === 0) {
+  console.error("no test files found");
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+  stdio: "inherit",
+});
+process.exit(result.status ?? 1);
