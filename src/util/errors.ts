@@ -1,0 +1,47 @@
+// The root of every error Celeriac raises: one class with a stable machine-readable `code`, so callers
+// and logs can tell failures apart without parsing messages.
+
+/** Every error Celeriac raises extends this. `code` is stable across versions. */
+export class CeleriacError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A message that cannot be decoded or is not allowed (wrong content type, too large, malformed). */
+export class ProtocolError extends CeleriacError {
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export type ProtocolErrorCode =
+  | "CONTENT_TYPE_NOT_ALLOWED"
+  | "MESSAGE_TOO_LARGE"
+  | "MALFORMED_MESSAGE"
+  | "ENCODE_ERROR";
+
+/** Invalid configuration, found when the app or worker is created. */
+export class ConfigError extends CeleriacError {
+  constructor(message: string) {
+    super("CONFIG_INVALID", message);
+  }
+}
+
+/** A broker or backend could not be reached or dropped the connection. */
+export class ConnectionError extends CeleriacError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CONNECTION_ERROR", message, options);
+  }
+}
+
+/** Waiting on something took longer than allowed. */
+export class TimeoutError extends CeleriacError {
+  constructor(message: string) {
+    super("TIMEOUT", message);
+  }
+}
