@@ -1,0 +1,38 @@
+// The result backend contract: where task states and results are stored and waited on. Implemented by
+// backend/memory (embedded default), backend/redis and backend/rpc; every implementation passes
+// test/conformance/backend.spec.ts against its real server.
+import type { ResultRecord } from "../protocol/result.ts";
+
+export interface WaitOptions {
+  /** Milliseconds; undefined waits forever. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ResultBackend {
+  connect(): Promise<void>;
+  /** Store the latest state of a task (and announce it to waiters). */
+  store(record: ResultRecord): Promise<void>;
+  /** Store several records in one round trip where the backend can. */
+  storeMany?(records: readonly ResultRecord[]): Promise<void>;
+  /** The latest stored record, or null when nothing is stored (state PENDING). */
+  get(taskId: string): Promise<ResultRecord | null>;
+  /** Resolve with the record once the task reaches a ready state (SUCCESS, FAILURE, REVOKED). */
+  waitForReady(taskId: string, options?: WaitOptions): Promise<ResultRecord>;
+  /** Drop a stored result. */
+  forget(taskId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** The app's broker URL: the rpc backend replies over the broker's connection. */
+  brokerUrl: string;
+  /** This client's reply queue (Celery's `reply_to`, the app's oid): where rpc results come back. */
+  replyTo: string;
+  /** Seconds stored results live; 0 keeps them forever. */
+  resultExpiresSeconds: number;
+  connectionTimeoutMs: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+export type BackendFactory = (url: string, options: BackendOptions) => ResultBackend;

@@ -1,0 +1,87 @@
+// The broker contract: the few operations the producer and the worker need from a message transport.
+// Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
+// passes test/conformance/broker.spec.ts against its real server.
+import type { WireMessage } from "../protocol/message.ts";
+
+export interface BrokerCapabilities {
+  /** publish() honours `notBefore` by parking the message in the broker until it is due. */
+  nativeDelay: boolean;
+  /** Messages carry a priority that changes delivery order. */
+  priorities: boolean;
+  /** publish() resolves only once the broker has stored the message. */
+  confirms: boolean;
+  /** Offers a broadcast channel for control commands (revoke). */
+  control: boolean;
+}
+
+export interface PublishOptions {
+  /** Epoch milliseconds before which the message must not be delivered (needs nativeDelay). */
+  notBefore?: number;
+}
+
+/** One received message, to be settled exactly once with ack() or reject(). */
+export interface Delivery {
+  readonly message: WireMessage;
+  readonly queue: string;
+  /** True when the broker has delivered this message before (a crash or a requeue). */
+  readonly redelivered: boolean;
+  /** Done with the message: the broker forgets it. */
+  ack(): Promise<void>;
+  /**
+   * Give the message up. `requeue: true` puts it back for another consumer; false drops it or sends it
+   * to the dead-letter destination when the broker has one configured.
+   */
+  reject(options: { requeue: boolean }): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** At most this many deliveries are unsettled at once. */
+  prefetch: number;
+}
+
+export type DeliveryHandler = (delivery: Delivery) => void;
+
+export interface Consumer {
+  /** Stop receiving new deliveries; unsettled ones stay the caller's to settle. */
+  cancel(): Promise<void>;
+}
+
+/** A control command broadcast to every worker, such as a revoke. */
+export interface ControlMessage {
+  command: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface Broker {
+  readonly capabilities: BrokerCapabilities;
+  connect(): Promise<void>;
+  /** Make sure a queue exists (idempotent). */
+  declareQueue(queue: string): Promise<void>;
+  publish(queue: string, message: WireMessage, options?: PublishOptions): Promise<void>;
+  consume(queues: readonly string[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer>;
+  /** Remove every waiting message of a queue; returns how many were removed. */
+  purge(queue: string): Promise<number>;
+  /** How many messages wait in a queue (delayed ones not included). */
+  length(queue: string): Promise<number>;
+  /** Broadcast a control command (only when capabilities.control). */
+  broadcast?(message: ControlMessage): Promise<void>;
+  /** Receive control commands (only when capabilities.control). Returns an unsubscribe function. */
+  onControl?(listener: (message: ControlMessage) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** Creates a broker from a URL; registered per scheme in broker/registry.ts. */
+export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;
+
+export interface BrokerOptions {
+  /** Reconnect attempts before giving up; Infinity retries forever. */
+  connectionMaxRetries: number;
+  /** Milliseconds to wait for a connection before an operation fails. */
+  connectionTimeoutMs: number;
+  /** Seconds between heartbeats where the transport has them; 0 disables. */
+  heartbeatSeconds: number;
+  /** Seconds an unacknowledged message stays claimed before it is given to another consumer. */
+  visibilityTimeoutSeconds: number;
+  /** Called with a human-readable line for each connection event worth logging once. */
+  log: (level: "info" | "warn" | "error", message: string) => void;
+}

@@ -1,0 +1,25 @@
+// Picks the broker implementation for a URL scheme. Implementations load lazily, so an app on
+// `memory://` never loads a Redis or AMQP client, and importing Celeriac opens nothing.
+import type { Broker, BrokerFactory, BrokerOptions } from "./broker.ts";
+import { ConfigError } from "../util/errors.ts";
+import { schemeOf } from "../util/url.ts";
+
+type Loader = () => Promise<BrokerFactory>;
+
+const loaders: Record<string, Loader> = {
+  "memory:": async () => (await import("./memory/memory-broker.ts")).createMemoryBroker,
+};
+
+export function brokerSchemes(): string[] {
+  return Object.keys(loaders);
+}
+
+/** Creates the broker for `url`. Example: `await createBroker("redis://localhost:6379/0", options)`. */
+export async function createBroker(url: string, options: BrokerOptions): Promise<Broker> {
+  const scheme = schemeOf(url);
+  const load = loaders[scheme];
+  if (!load) {
+    throw new ConfigError(`brokerUrl: no broker for "${scheme}//" URLs; expected one of ${brokerSchemes().map((s) => `${s}//`).join(", ")}`);
+  }
+  return (await load())(url, options);
+}

@@ -1,0 +1,226 @@
+// The broker conformance suite: one spec of the Broker contract, run against every implementation on
+// its real server (memory in-process, Redis and RabbitMQ on loopback). A broker is done when it passes.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Broker, Delivery } from "../../src/broker/broker.ts";
+import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "./fixtures.ts";
+
+export interface BrokerSpecOptions {
+  /** A new, unconnected broker; several may be alive at once (they must share the same store). */
+  create: () => Broker;
+  /** "lower-first" for kombu's virtual transports (Redis, memory), "higher-first" for AMQP. */
+  priorityOrder: "lower-first" | "higher-first";
+  /** Messages outlive the broker object (a server holds them): unacked ones return after close. */
+  persistent: boolean;
+  /** Remove a queue and anything about it after a test. */
+  cleanup?: (broker: Broker, queue: string) => Promise<void>;
+}
+
+function collect(deliveries: Delivery[]): (delivery: Delivery) => void {
+  return (delivery) => deliveries.push(delivery);
+}
+
+export function describeBrokerConformance(name: string, options: BrokerSpecOptions): void {
+  describe(`broker conformance: ${name}`, () => {
+    let broker: Broker;
+    const queues: string[] = [];
+    const queue = (): string => {
+      const q = uniqueQueue();
+      queues.push(q);
+      return q;
+    };
+
+    before(async () => {
+      broker = options.create();
+      await broker.connect();
+    });
+
+    after(async () => {
+      for (const q of queues) {
+        await broker.purge(q).catch(() => 0);
+        await options.cleanup?.(broker, q);
+      }
+      await broker.close();
+    });
+
+    test("delivers the exact body, headers and properties that were published", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      const sent = wireMessage("exact", 0);
+      sent.headers["custom"] = "value ☃";
+      await broker.publish(q, sent);
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(got), { prefetch: 1 });
+      await eventually(() => got.length === 1, 5000, "one delivery");
+      const delivery = got[0] as Delivery;
+      assert.deepEqual(Buffer.from(delivery.message.body), Buffer.from(sent.body));
+      assert.equal(delivery.message.contentType, "application/json");
+      assert.equal(delivery.message.contentEncoding, "utf-8");
+      assert.equal(delivery.message.headers["task"], "conformance.echo");
+      assert.equal(delivery.message.headers["id"], sent.headers["id"]);
+      assert.equal(delivery.message.headers["custom"], "value ☃");
+      assert.equal(delivery.message.properties.correlationId, "exact");
+      assert.equal(delivery.queue, q);
+      assert.equal(delivery.redelivered, false);
+      await delivery.ack();
+      await consumer.cancel();
+    });
+
+    test("keeps FIFO order within one priority and counts waiting messages", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      for (let i = 0; i < 5; i++) await broker.publish(q, wireMessage(`m${i}`));
+      assert.equal(await broker.length(q), 5);
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(got), { prefetch: 10 });
+      await eventually(() => got.length === 5, 5000, "five deliveries");
+      assert.deepEqual(got.map((d) => labelOf(d.message)), ["m0", "m1", "m2", "m3", "m4"]);
+      await Promise.all(got.map((d) => d.ack()));
+      await consumer.cancel();
+      assert.equal(await broker.length(q), 0);
+    });
+
+    test("never has more unsettled deliveries than the prefetch allows", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      for (let i = 0; i < 6; i++) await broker.publish(q, wireMessage(`p${i}`));
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(got), { prefetch: 2 });
+      await eventually(() => got.length === 2, 5000, "two deliveries");
+      await delay(150);
+      assert.equal(got.length, 2, "a third message arrived before any was settled");
+      await (got[0] as Delivery).ack();
+      await eventually(() => got.length === 3, 5000, "a third delivery after one ack");
+      await delay(100);
+      assert.equal(got.length, 3);
+      let acked = 1;
+      await eventually(async () => {
+        while (acked < got.length) await (got[acked++] as Delivery).ack();
+        return acked === 6;
+      }, 5000, "all deliveries, acking as they come");
+      await consumer.cancel();
+    });
+
+    test("a rejected message with requeue comes back marked redelivered; without requeue it is gone", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      await broker.publish(q, wireMessage("again"));
+      await broker.publish(q, wireMessage("drop"));
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(got), { prefetch: 1 });
+      await eventually(() => got.length === 1, 5000, "first delivery");
+      assert.equal(labelOf((got[0] as Delivery).message), "again");
+      await (got[0] as Delivery).reject({ requeue: true });
+      await eventually(() => got.length === 2, 5000, "the requeued delivery");
+      const second = got[1] as Delivery;
+      assert.equal(labelOf(second.message), "again");
+      assert.equal(second.redelivered, true);
+      await second.ack();
+      await eventually(() => got.length === 3, 5000, "the next message");
+      assert.equal(labelOf((got[2] as Delivery).message), "drop");
+      await (got[2] as Delivery).reject({ requeue: false });
+      await delay(200);
+      assert.equal(got.length, 3, "a message rejected without requeue was delivered again");
+      await consumer.cancel();
+      assert.equal(await broker.length(q), 0);
+    });
+
+    test("consumes several queues and stops at cancel, leaving later messages queued", async () => {
+      const a = queue();
+      const b = queue();
+      await broker.declareQueue(a);
+      await broker.declareQueue(b);
+      await broker.publish(a, wireMessage("from-a"));
+      await broker.publish(b, wireMessage("from-b"));
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([a, b], collect(got), { prefetch: 5 });
+      await eventually(() => got.length === 2, 5000, "both queues' messages");
+      assert.deepEqual(new Set(got.map((d) => `${d.queue}:${labelOf(d.message)}`)), new Set([`${a}:from-a`, `${b}:from-b`]));
+      await consumer.cancel();
+      // Deliveries received before cancel can still be settled.
+      for (const d of got) await d.ack();
+      await broker.publish(a, wireMessage("after-cancel"));
+      await delay(200);
+      assert.equal(got.length, 2);
+      assert.equal(await broker.length(a), 1);
+    });
+
+    test("purge empties a queue and says how many it removed", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      for (let i = 0; i < 3; i++) await broker.publish(q, wireMessage(`x${i}`));
+      assert.equal(await broker.purge(q), 3);
+      assert.equal(await broker.length(q), 0);
+    });
+
+    test("orders priorities as Celery does on this transport", async () => {
+      if (!broker.capabilities.priorities) return;
+      const q = queue();
+      await broker.declareQueue(q);
+      // One priority per kombu step (0, 3, 6, 9), so the order does not depend on bucketing.
+      const priorities = [0, 9, 6, 3];
+      for (const p of priorities) await broker.publish(q, wireMessage(`prio${p}`, p));
+      const got: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(got), { prefetch: 10 });
+      await eventually(() => got.length === 4, 5000, "four deliveries");
+      const order = got.map((d) => labelOf(d.message));
+      const expected = options.priorityOrder === "lower-first" ? ["prio0", "prio3", "prio6", "prio9"] : ["prio9", "prio6", "prio3", "prio0"];
+      assert.deepEqual(order, expected);
+      for (const d of got) await d.ack();
+      await consumer.cancel();
+    });
+
+    test("holds a delayed message in the broker until it is due", async () => {
+      if (!broker.capabilities.nativeDelay) return;
+      const q = queue();
+      await broker.declareQueue(q);
+      const publishedAt = Date.now();
+      await broker.publish(q, wireMessage("later"), { notBefore: publishedAt + 700 });
+      await broker.publish(q, wireMessage("now"));
+      const got: { delivery: Delivery; at: number }[] = [];
+      const consumer = await broker.consume([q], (delivery) => got.push({ delivery, at: Date.now() }), { prefetch: 5 });
+      await eventually(() => got.length === 2, 8000, "the delayed delivery");
+      assert.equal(labelOf((got[0] as { delivery: Delivery }).delivery.message), "now");
+      const later = got[1] as { delivery: Delivery; at: number };
+      assert.equal(labelOf(later.delivery.message), "later");
+      assert.ok(later.at >= publishedAt + 690, `delivered ${later.at - publishedAt} ms after publishing, before it was due`);
+      for (const { delivery } of got) await delivery.ack();
+      await consumer.cancel();
+    });
+
+    test("broadcasts control messages to every listener", async () => {
+      if (!broker.capabilities.control || !broker.broadcast || !broker.onControl) return;
+      const heard: string[] = [];
+      const second = options.create();
+      await second.connect();
+      const stopA = await broker.onControl((m) => heard.push(`a:${m.command}`));
+      const stopB = await second.onControl!((m) => heard.push(`b:${m.command}`));
+      await broker.broadcast({ command: "revoke", arguments: { task_id: "t1" } });
+      await eventually(() => heard.length === 2, 5000, "both listeners");
+      assert.deepEqual(heard.sort(), ["a:revoke", "b:revoke"]);
+      await stopA();
+      await stopB();
+      await second.close();
+    });
+
+    test("an unsettled delivery returns to the queue when its broker closes", async () => {
+      if (!options.persistent) return;
+      const q = queue();
+      const first = options.create();
+      await first.connect();
+      await first.declareQueue(q);
+      await first.publish(q, wireMessage("survivor"));
+      const got: Delivery[] = [];
+      await first.consume([q], collect(got), { prefetch: 1 });
+      await eventually(() => got.length === 1, 5000, "the first delivery");
+      await first.close();
+      const again: Delivery[] = [];
+      const consumer = await broker.consume([q], collect(again), { prefetch: 1 });
+      await eventually(() => again.length === 1, 15000, "the restored delivery");
+      assert.equal(labelOf((again[0] as Delivery).message), "survivor");
+      assert.equal((again[0] as Delivery).redelivered, true);
+      await (again[0] as Delivery).ack();
+      await consumer.cancel();
+    });
+  });
+}

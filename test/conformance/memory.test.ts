@@ -1,0 +1,14 @@
+import { describeBrokerConformance } from "./broker.spec.ts";
+import { describeBackendConformance } from "./backend.spec.ts";
+import { MemoryBroker } from "../../src/broker/memory/memory-broker.ts";
+import { MemoryBackend } from "../../src/backend/memory/memory-backend.ts";
+
+// One broker object is the whole store in memory, so "another broker" is the same object.
+const shared = new MemoryBroker();
+describeBrokerConformance("memory", {
+  create: () => shared,
+  priorityOrder: "lower-first",
+  persistent: false,
+});
+
+describeBackendConformance("memory", { create: () => new MemoryBackend(3600) });
