@@ -1,0 +1,210 @@
+// The app: configuration, the task registry, and lazy connections to the broker and result backend.
+// Creating an app does no I/O; the first send, result read or worker start connects.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Broker, BrokerOptions } from "../broker/broker.ts";
+import { createBroker } from "../broker/registry.ts";
+import type { BackendOptions, ResultBackend } from "../backend/backend.ts";
+import { createBackend } from "../backend/registry.ts";
+import { MemoryBackend } from "../backend/memory/memory-backend.ts";
+import { CeleriacError } from "../util/errors.ts";
+import { didYouMean } from "../util/suggest.ts";
+import { signature } from "../protocol/signature.ts";
+import { configFromEnv, resolveConfig, type Config } from "./config.ts";
+import { TypedEvents } from "./events.ts";
+import { NotRegistered } from "./errors.ts";
+import { runEagerly } from "./eager.ts";
+import { buildMessage, publishMessage, queueFor, type Call } from "./producer.ts";
+import { AsyncResult, type ResultSource } from "./result.ts";
+import type { AnyTask, BoundTaskFunction, CallOptions, Task, TaskContext, TaskFunction } from "./task.ts";
+import { resolveTaskOptions, type TaskOptions } from "./task-options.ts";
+
+export interface AppOptions extends Partial<Config> {
+  /** Read CELERIAC_BROKER_URL and friends from the environment. Default true. */
+  readEnv?: boolean;
+}
+
+type Logger = (level: "info" | "warn" | "error", message: string) => void;
+
+/**
+ * A Celeriac app. Example:
+ * ```ts
+ * const app = createApp({ brokerUrl: "redis://localhost:6379/0" });
+ * export const add = app.task("tasks.add", (x: number, y: number) => x + y);
+ * const sum = await (await add.delay(2, 3)).get({ timeout: 10 });
+ * ```
+ */
+export class App {
+  readonly config: Readonly<Config>;
+  readonly events = new TypedEvents();
+  /** This client's id, sent as `reply_to` (Celery's app.thread_oid); rpc results come back here. */
+  readonly oid = randomUUID();
+  readonly hostname = `celeriac@${hostname()}`;
+  private readonly tasks = new Map<string, AnyTask>();
+  private broker: Promise<Broker> | null = null;
+  private backend: Promise<ResultBackend | null> | null = null;
+  private eagerStore: MemoryBackend | null = null;
+  /** Where connection events are reported; the CLI points it at its logger. */
+  log: Logger = () => {};
+
+  constructor(options: AppOptions = {}) {
+    const { readEnv = true, ...config } = options;
+    this.config = resolveConfig(config, readEnv ? configFromEnv() : undefined);
+  }
+
+  /** A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. */
+  withConfig(overrides: Partial<Config>): App {
+    const copy = new App({ ...this.config, ...overrides, readEnv: false });
+    for (const task of this.tasks.values()) copy.tasks.set(task.name, task);
+    copy.log = this.log;
+    return copy;
+  }
+
+  /**
+   * Define a task. The function's parameter and return types become the task's call and result types.
+   * With `{ bind: true }` the function receives the TaskContext first.
+   */
+  task<A extends unknown[], R>(name: string, fn: BoundTaskFunction<A, R>, options: TaskOptions & { bind: true }): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(name: string, fn: TaskFunction<A, R>, options?: TaskOptions & { bind?: false }): Task<A, Awaited<R>>;
+  task(name: string, fn: (...args: never[]) => unknown, options: TaskOptions = {}): Task<unknown[], unknown> {
+    if (this.tasks.has(name)) throw new CeleriacError("DUPLICATE_TASK", `task "${name}" is already defined`);
+    const resolved = Object.freeze(resolveTaskOptions(name, options, fn));
+    const invoke = fn as unknown as (...args: unknown[]) => unknown;
+    const task: Task<unknown[], unknown> = {
+      name,
+      options: resolved,
+      delay: (...args) => this.send({ name, args, options: {}, taskOptions: resolved }, task),
+      applyAsync: (args, callOptions = {}) => this.send({ name, args: args ?? [], options: callOptions, taskOptions: resolved }, task),
+      s: (...args) => signature(name, args),
+      si: (...args) => ({ ...signature(name, args), immutable: true }),
+      run: async (ctx: TaskContext, args: unknown[]) => (resolved.bind ? invoke(ctx, ...args) : invoke(...args)),
+    };
+    this.tasks.set(name, task as unknown as AnyTask);
+    return task;
+  }
+
+  /** The task registered under `name`; throws NotRegistered naming the closest one. */
+  getTask(name: string): AnyTask {
+    const task = this.tasks.get(name);
+    if (!task) throw new NotRegistered(name, didYouMean(name, [...this.tasks.keys()]));
+    return task;
+  }
+
+  hasTask(name: string): boolean {
+    return this.tasks.has(name);
+  }
+
+  taskNames(): string[] {
+    return [...this.tasks.keys()].sort();
+  }
+
+  /**
+   * Send a task by name, for tasks defined elsewhere (another service, or Python).
+   * Example: `await app.sendTask("proj.tasks.add", [2, 3], { queue: "math" })`.
+   */
+  async sendTask<R = unknown>(name: string, args: readonly unknown[] = [], options: CallOptions = {}): Promise<AsyncResult<R>> {
+    const task = this.tasks.get(name);
+    return this.send({ name, args, options, taskOptions: task?.options }, task) as Promise<AsyncResult<R>>;
+  }
+
+  /** A handle on a task sent earlier, by id. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, () => this.resultSource());
+  }
+
+  /** Ask every worker to discard a task that has not started yet. */
+  async revoke(taskId: string): Promise<void> {
+    const broker = await this.getBroker();
+    if (!broker.broadcast) throw new CeleriacError("NOT_SUPPORTED", `the broker at ${this.config.brokerUrl} cannot broadcast revokes`);
+    await broker.broadcast({ command: "revoke", arguments: { task_id: taskId } });
+  }
+
+  /** The connected broker (connects on first use). */
+  getBroker(): Promise<Broker> {
+    this.broker ??= (async () => {
+      const broker = await createBroker(this.config.brokerUrl, this.brokerOptions());
+      await broker.connect();
+      return broker;
+    })();
+    this.broker.catch(() => (this.broker = null));
+    return this.broker;
+  }
+
+  /** The connected result backend, or null when resultBackend is null. */
+  getBackend(): Promise<ResultBackend | null> {
+    this.backend ??= (async () => {
+      if (this.config.resultBackend === null) return null;
+      const backend = await createBackend(this.config.resultBackend, this.backendOptions());
+      await backend.connect();
+      return backend;
+    })();
+    this.backend.catch(() => (this.backend = null));
+    return this.backend;
+  }
+
+  /** Close the broker and backend connections. */
+  async close(): Promise<void> {
+    const [broker, backend] = [this.broker, this.backend];
+    this.broker = this.backend = null;
+    await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b?.close()).catch(() => {})]);
+  }
+
+  brokerOptions(): BrokerOptions {
+    return {
+      connectionMaxRetries: this.config.brokerConnectionMaxRetries,
+      connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
+      heartbeatSeconds: this.config.brokerHeartbeat,
+      visibilityTimeoutSeconds: this.config.brokerVisibilityTimeout,
+      log: (level, message) => this.log(level, message),
+    };
+  }
+
+  private backendOptions(): BackendOptions {
+    return {
+      brokerUrl: this.config.brokerUrl,
+      replyTo: this.oid,
+      resultExpiresSeconds: this.config.resultExpires,
+      connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
+      log: (level, message) => this.log(level, message),
+    };
+  }
+
+  private async send(call: Call, task: AnyTask | undefined): Promise<AsyncResult<unknown>> {
+    const message = buildMessage(call, this.config, this.oid);
+    const queue = queueFor(call, this.config);
+    if (this.config.taskAlwaysEager && task) {
+      this.eagerStore ??= new MemoryBackend(this.config.resultExpires);
+      await runEagerly(task, message, { store: this.eagerStore, config: this.config, hostname: this.hostname, queue });
+      return new AsyncResult(message.id, async () => this.eagerSource());
+    }
+    await publishMessage(await this.getBroker(), queue, message);
+    this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
+    return new AsyncResult(message.id, () => this.resultSource());
+  }
+
+  private async resultSource(): Promise<ResultSource | null> {
+    const backend = await this.getBackend();
+    if (!backend) return null;
+    return {
+      get: (id) => backend.get(id),
+      waitForReady: (id, options) => backend.waitForReady(id, options),
+      forget: (id) => backend.forget(id),
+      revoke: (id) => this.revoke(id),
+    };
+  }
+
+  private eagerSource(): ResultSource {
+    const store = this.eagerStore as MemoryBackend;
+    return {
+      get: (id) => store.get(id),
+      waitForReady: (id, options) => store.waitForReady(id, options),
+      forget: (id) => store.forget(id),
+      revoke: async () => {},
+    };
+  }
+}
+
+/** Create an app. Example: `const app = createApp({ brokerUrl: "redis://localhost:6379/0" })`. */
+export function createApp(options: AppOptions = {}): App {
+  return new App(options);
+}

@@ -1,0 +1,158 @@
+// The app's configuration: one validated, frozen object built once at app creation from code, then
+// the environment, then CLI flags (later sources win). Unknown keys fail with the nearest known one.
+import { ConfigError } from "../util/errors.ts";
+import { didYouMean } from "../util/suggest.ts";
+import type { Serializer } from "../protocol/message.ts";
+
+export interface Config {
+  /** Broker URL. Default `memory://` (the embedded broker). */
+  brokerUrl: string;
+  /** Result backend URL, or null to store no results. Default `memory://`. */
+  resultBackend: string | null;
+  /** Queue a task goes to when neither the call nor the task names one. Default "celery". */
+  taskDefaultQueue: string;
+  /** Serializer for new messages. Default "json". */
+  taskSerializer: Serializer;
+  /** Content types a worker accepts; anything else is rejected unread. Default ["json", "msgpack"]. */
+  acceptContent: Serializer[];
+  /** Largest message body a worker decodes, in bytes. Default 10 MiB. */
+  messageMaxBytes: number;
+  /** Seconds results are kept. Default 86400 (one day, as Celery). 0 keeps them forever. */
+  resultExpires: number;
+  /** Store name, args, kwargs, worker, retries and queue with each result. Default false. */
+  resultExtended: boolean;
+  /** Run tasks inline in `delay()`, for unit tests. Default false. */
+  taskAlwaysEager: boolean;
+  /** In eager mode, throw the task's error from `delay()` instead of storing FAILURE. Default false. */
+  taskEagerPropagates: boolean;
+  /** Acknowledge after the task finishes rather than when it starts. Default false. */
+  taskAcksLate: boolean;
+  /** Report STARTED when a task starts. Default false. */
+  taskTrackStarted: boolean;
+  /** Store no results unless a task or call asks. Default false. */
+  taskIgnoreResult: boolean;
+  /** Hard time limit in seconds for every task; null for none. Default null. */
+  taskTimeLimit: number | null;
+  /** Soft time limit in seconds (the task's AbortSignal fires); null for none. Default null. */
+  taskSoftTimeLimit: number | null;
+  /** Tasks run at once per worker. Default 10 (async pool). */
+  workerConcurrency: number;
+  /** Unstarted messages a worker may hold per unit of concurrency. Default 4. */
+  workerPrefetchMultiplier: number;
+  /** Seconds a stopping worker waits for running tasks. Default 30. */
+  workerShutdownTimeout: number;
+  /** Seconds of eta/countdown a worker holds in memory; longer waits are parked in the broker. Default 10. */
+  workerEtaHoldSeconds: number;
+  /** Reconnect attempts before giving up; Infinity (the default) retries forever. */
+  brokerConnectionMaxRetries: number;
+  /** Seconds to wait for a broker connection before an operation fails. Default 10. */
+  brokerConnectionTimeout: number;
+  /** Seconds between AMQP heartbeats; 0 relies on TCP keepalive. Default 60. */
+  brokerHeartbeat: number;
+  /** Seconds before an unacknowledged Redis message is given to another worker. Default 3600 (as kombu). */
+  brokerVisibilityTimeout: number;
+}
+
+export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
+  brokerUrl: "memory://",
+  resultBackend: "memory://",
+  taskDefaultQueue: "celery",
+  taskSerializer: "json",
+  acceptContent: ["json", "msgpack"],
+  messageMaxBytes: 10 * 1024 * 1024,
+  resultExpires: 86_400,
+  resultExtended: false,
+  taskAlwaysEager: false,
+  taskEagerPropagates: false,
+  taskAcksLate: false,
+  taskTrackStarted: false,
+  taskIgnoreResult: false,
+  taskTimeLimit: null,
+  taskSoftTimeLimit: null,
+  workerConcurrency: 10,
+  workerPrefetchMultiplier: 4,
+  workerShutdownTimeout: 30,
+  workerEtaHoldSeconds: 10,
+  brokerConnectionMaxRetries: Infinity,
+  brokerConnectionTimeout: 10,
+  brokerHeartbeat: 60,
+  brokerVisibilityTimeout: 3600,
+});
+
+const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof Config)[];
+
+/**
+ * Environment variables read into the config. CELERY_BROKER_URL, BROKER_URL (Heroku add-ons) and
+ * CELERY_RESULT_BACKEND are honoured for people coming from Celery; CELERIAC_* names win.
+ */
+const ENV_KEYS: [keyof Config, string[]][] = [
+  ["brokerUrl", ["CELERIAC_BROKER_URL", "CELERY_BROKER_URL", "BROKER_URL"]],
+  ["resultBackend", ["CELERIAC_RESULT_BACKEND", "CELERY_RESULT_BACKEND"]],
+];
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Config> {
+  const out: Partial<Config> = {};
+  for (const [key, names] of ENV_KEYS) {
+    const name = names.find((n) => env[n] !== undefined && env[n] !== "");
+    if (name) (out as Record<string, unknown>)[key] = env[name];
+  }
+  return out;
+}
+
+/**
+ * Merge config sources (later wins) over the defaults, validate, and freeze.
+ * Example: `resolveConfig({ brokerUrl: "redis://localhost" }, configFromEnv(), flags)`.
+ */
+export function resolveConfig(...sources: (Partial<Config> | undefined)[]): Readonly<Config> {
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const source of sources) {
+    if (!source) continue;
+    for (const [key, value] of Object.entries(source)) {
+      if (!(KEYS as string[]).includes(key)) throw new ConfigError(`unknown config key "${key}"${didYouMean(key, KEYS)}`);
+      if (value !== undefined) merged[key] = value;
+    }
+  }
+  validate(merged);
+  return Object.freeze(merged as unknown as Config);
+}
+
+function validate(config: Record<string, unknown>): void {
+  const fail = (key: string, expected: string): never => {
+    throw new ConfigError(`config "${key}" is ${JSON.stringify(config[key]) ?? String(config[key])}; expected ${expected}`);
+  };
+  const url = (key: string, nullable: boolean): void => {
+    const value = config[key];
+    if (nullable && value === null) return;
+    if (typeof value !== "string" || !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) fail(key, `a URL such as "redis://localhost:6379/0"${nullable ? " or null" : ""}`);
+  };
+  const number = (key: string, min: number, options: { integer?: boolean; nullable?: boolean } = {}): void => {
+    const value = config[key];
+    if (options.nullable && value === null) return;
+    const ok = typeof value === "number" && !Number.isNaN(value) && value >= min && (!options.integer || Number.isInteger(value) || value === Infinity);
+    if (!ok) fail(key, `${options.integer ? "an integer" : "a number"} >= ${min}${options.nullable ? " or null" : ""}`);
+  };
+  const boolean = (key: string): void => {
+    if (typeof config[key] !== "boolean") fail(key, "true or false");
+  };
+  const serializer = (value: unknown): boolean => value === "json" || value === "msgpack";
+
+  url("brokerUrl", false);
+  url("resultBackend", true);
+  if (typeof config["taskDefaultQueue"] !== "string" || config["taskDefaultQueue"] === "") fail("taskDefaultQueue", "a non-empty queue name");
+  if (!serializer(config["taskSerializer"])) fail("taskSerializer", '"json" or "msgpack"');
+  const accept = config["acceptContent"];
+  if (!Array.isArray(accept) || accept.length === 0 || !accept.every(serializer)) fail("acceptContent", 'a non-empty list of "json" and "msgpack" (pickle and yaml are never accepted)');
+  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult"]) boolean(key);
+  number("messageMaxBytes", 1, { integer: true });
+  number("resultExpires", 0);
+  number("taskTimeLimit", 0, { nullable: true });
+  number("taskSoftTimeLimit", 0, { nullable: true });
+  number("workerConcurrency", 1, { integer: true });
+  number("workerPrefetchMultiplier", 1, { integer: true });
+  number("workerShutdownTimeout", 0);
+  number("workerEtaHoldSeconds", 0);
+  number("brokerConnectionMaxRetries", 0, { integer: true });
+  number("brokerConnectionTimeout", 0);
+  number("brokerHeartbeat", 0);
+  number("brokerVisibilityTimeout", 1);
+}

@@ -1,0 +1,11 @@
+// The request of the task running in this async context, so a task that sends another task passes
+// on its parent and root ids without anyone threading them through (Celery's current_task).
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { TaskRequest } from "./task.ts";
+
+export const currentRequest = new AsyncLocalStorage<TaskRequest>();
+
+/** The request of the task running now, or undefined outside a task. */
+export function currentTaskRequest(): TaskRequest | undefined {
+  return currentRequest.getStore();
+}

@@ -1,0 +1,143 @@
+// Runs one task function for one message and classifies what happened into a closed Outcome. It
+// enforces the soft limit (the task's AbortSignal) and the hard limit (the slot is freed even if the
+// function never returns), binds keyword arguments, and decides retries. It never acks or stores:
+// the worker's settle step (or eager mode) acts on the Outcome.
+import type { TaskMessage } from "../protocol/message.ts";
+import type { TaskErrorInfo, TaskState } from "../protocol/result.ts";
+import { errorInfoFrom, tracebackFrom } from "../protocol/result-meta.ts";
+import { exponentialBackoff } from "../util/backoff.ts";
+import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded } from "./errors.ts";
+import { currentRequest } from "./current.ts";
+import type { AnyTask, RetryOptions, TaskContext, TaskRequest } from "./task.ts";
+
+export type Outcome =
+  | { kind: "success"; value: unknown; runtimeMs: number }
+  | { kind: "retry"; countdownSeconds: number; error: TaskErrorInfo | null; traceback: string | null; runtimeMs: number }
+  | { kind: "failure"; error: TaskErrorInfo; traceback: string | null; timedOut: boolean; runtimeMs: number; thrown: unknown }
+  | { kind: "reject"; reason: string; requeue: boolean; runtimeMs: number }
+  | { kind: "ignore"; runtimeMs: number };
+
+export interface InvokeEnvironment {
+  hostname: string;
+  queue: string;
+  isEager: boolean;
+  /** The app-wide limits, used when neither message nor task sets one (seconds). */
+  defaultTimeLimit: number | null;
+  defaultSoftTimeLimit: number | null;
+  updateState(state: TaskState, meta: unknown): Promise<void>;
+  /** Aborts the task's signal too (a worker's forced stop). */
+  stopSignal?: AbortSignal;
+}
+
+/** Run `task` for `message`; never throws. */
+export async function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvironment): Promise<Outcome> {
+  const started = performance.now();
+  const runtime = (): number => performance.now() - started;
+  const hard = message.timeLimit[0] ?? task.options.timeLimit ?? env.defaultTimeLimit;
+  const soft = message.timeLimit[1] ?? task.options.softTimeLimit ?? env.defaultSoftTimeLimit;
+  const controller = new AbortController();
+  const onStop = (): void => controller.abort(env.stopSignal?.reason);
+  env.stopSignal?.addEventListener("abort", onStop, { once: true });
+  const timers: NodeJS.Timeout[] = [];
+  if (soft) timers.push(setTimeout(() => controller.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+
+  try {
+    const args = bindArguments(task, message.args, message.kwargs);
+    const ctx = contextFor(message, env, controller.signal);
+    const running = currentRequest.run(ctx.request, () => task.run(ctx, args));
+    let value: unknown;
+    if (hard) {
+      running.catch(() => {}); // it may still reject after the limit; nobody is listening then
+      value = await new Promise((resolve, reject) => {
+        timers.push(
+          setTimeout(() => {
+            const error = new TimeLimitExceeded(hard);
+            controller.abort(error);
+            reject(error);
+          }, hard * 1000),
+        );
+        running.then(resolve, reject);
+      });
+    } else {
+      value = await running;
+    }
+    return { kind: "success", value, runtimeMs: runtime() };
+  } catch (error) {
+    return classifyError(task, message, error, runtime());
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    env.stopSignal?.removeEventListener("abort", onStop);
+  }
+}
+
+function contextFor(message: TaskMessage, env: InvokeEnvironment, signal: AbortSignal): TaskContext {
+  const request: TaskRequest = {
+    id: message.id,
+    task: message.task,
+    args: message.args,
+    kwargs: message.kwargs,
+    retries: message.retries,
+    eta: message.eta,
+    expires: message.expires,
+    headers: message.headers,
+    parentId: message.parentId,
+    rootId: message.rootId,
+    groupId: message.groupId,
+    hostname: env.hostname,
+    queue: env.queue,
+    isEager: env.isEager,
+  };
+  return {
+    request,
+    signal,
+    retry(options: RetryOptions = {}): never {
+      throw new Retry(options.countdown ?? null, options.eta ?? null, options.exc, options.maxRetries);
+    },
+    updateState: (state, meta) => env.updateState(state, meta ?? null),
+    progress: (meta) => env.updateState("PROGRESS", meta),
+  };
+}
+
+/** Positional args plus kwargs bound by parameter name, as Python would bind them. */
+export function bindArguments(task: AnyTask, args: unknown[], kwargs: Record<string, unknown>): unknown[] {
+  const names = Object.keys(kwargs);
+  if (names.length === 0) return args;
+  const bound = [...args];
+  for (const name of names) {
+    const index = task.options.params.indexOf(name);
+    if (index === -1) throw new TypeError(`${task.name}() got an unexpected keyword argument '${name}'`);
+    if (index < args.length) throw new TypeError(`${task.name}() got multiple values for argument '${name}'`);
+    bound[index] = kwargs[name];
+  }
+  return bound;
+}
+
+function classifyError(task: AnyTask, message: TaskMessage, error: unknown, runtimeMs: number): Outcome {
+  if (error instanceof Retry) {
+    return decideRetry(task, message, error.countdownSeconds ?? (error.eta ? Math.max(0, (error.eta.getTime() - Date.now()) / 1000) : task.options.defaultRetryDelay), error.exc, error.maxRetries, runtimeMs);
+  }
+  if (error instanceof Reject) return { kind: "reject", reason: error.reason, requeue: error.requeue, runtimeMs };
+  if (error instanceof Ignore) return { kind: "ignore", runtimeMs };
+  if (task.options.autoretryFor.some((cls) => error instanceof cls)) {
+    const { retryBackoff, retryBackoffMax, retryJitter, defaultRetryDelay } = task.options;
+    const countdown = retryBackoff > 0 ? exponentialBackoff(retryBackoff, message.retries, retryBackoffMax, retryJitter) : defaultRetryDelay;
+    return decideRetry(task, message, countdown, error, undefined, runtimeMs);
+  }
+  return { kind: "failure", error: errorInfoFrom(error), traceback: tracebackFrom(error), timedOut: error instanceof TimeLimitExceeded, runtimeMs, thrown: error };
+}
+
+function decideRetry(task: AnyTask, message: TaskMessage, countdownSeconds: number, exc: unknown, maxRetriesOverride: number | null | undefined, runtimeMs: number): Outcome {
+  const maxRetries = maxRetriesOverride === undefined ? task.options.maxRetries : maxRetriesOverride;
+  if (maxRetries !== null && message.retries >= maxRetries) {
+    // As Celery: out of retries, the task fails with the error that caused the retry, if any.
+    const final = exc ?? new MaxRetriesExceededError(task.name, message.id, maxRetries);
+    return { kind: "failure", error: errorInfoFrom(final), traceback: tracebackFrom(final), timedOut: false, runtimeMs, thrown: final };
+  }
+  return {
+    kind: "retry",
+    countdownSeconds,
+    error: exc === undefined ? null : errorInfoFrom(exc),
+    traceback: exc === undefined ? null : tracebackFrom(exc),
+    runtimeMs,
+  };
+}

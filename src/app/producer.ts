@@ -1,0 +1,71 @@
+// Turns a call (task name, arguments, call options) into a protocol message and publishes it. The
+// message carries its eta in headers as Celery does, so any Celery-compatible worker can take it.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Broker } from "../broker/broker.ts";
+import { encodeTaskMessage } from "../protocol/celery-v2.ts";
+import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
+import type { Config } from "./config.ts";
+import { currentTaskRequest } from "./current.ts";
+import type { CallOptions } from "./task.ts";
+import type { ResolvedTaskOptions } from "./task-options.ts";
+
+export interface Call {
+  name: string;
+  args: readonly unknown[];
+  options: CallOptions;
+  /** The task's own options when the task is defined in this process. */
+  taskOptions?: ResolvedTaskOptions | undefined;
+}
+
+const ORIGIN = `node${process.pid}@${hostname()}`;
+
+const asList = (value: Signature | Signature[] | undefined): Signature[] | null =>
+  value === undefined ? null : Array.isArray(value) ? value : [value];
+
+/** The queue a call goes to: the call's, then the task's, then the app's default. */
+export function queueFor(call: Call, config: Readonly<Config>): string {
+  return call.options.queue ?? call.taskOptions?.queue ?? config.taskDefaultQueue;
+}
+
+/** Build the message for a call. Pure but for the clock, ids and the current task's request. */
+export function buildMessage(call: Call, config: Readonly<Config>, replyTo: string, now = Date.now()): TaskMessage {
+  const { options } = call;
+  const id = options.taskId ?? randomUUID();
+  const parent = currentTaskRequest();
+  const eta = options.eta ?? (options.countdown !== undefined ? new Date(now + options.countdown * 1000) : null);
+  const expires = options.expires === undefined ? null : options.expires instanceof Date ? options.expires : new Date(now + options.expires * 1000);
+  const embed = emptyEmbed();
+  embed.callbacks = asList(options.link);
+  embed.errbacks = asList(options.linkError);
+  return {
+    id,
+    task: call.name,
+    args: [...call.args],
+    kwargs: options.kwargs ?? {},
+    embed,
+    eta,
+    expires,
+    retries: 0,
+    rootId: parent?.rootId ?? parent?.id ?? id,
+    parentId: parent?.id ?? null,
+    groupId: null,
+    groupIndex: null,
+    timeLimit: [options.timeLimit ?? null, options.softTimeLimit ?? null],
+    priority: options.priority ?? call.taskOptions?.priority ?? null,
+    ignoreResult: options.ignoreResult ?? call.taskOptions?.ignoreResult ?? config.taskIgnoreResult,
+    shadow: null,
+    origin: ORIGIN,
+    argsrepr: null,
+    kwargsrepr: null,
+    replyTo,
+    correlationId: id,
+    headers: options.headers ?? {},
+    serializer: options.serializer ?? call.taskOptions?.serializer ?? config.taskSerializer,
+  };
+}
+
+/** Encode and publish a message to its queue. */
+export async function publishMessage(broker: Broker, queue: string, message: TaskMessage): Promise<void> {
+  await broker.publish(queue, encodeTaskMessage(message));
+}

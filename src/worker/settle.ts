@@ -1,0 +1,161 @@
+// The one place that turns a task's Outcome into broker and backend effects: ack or reject, the stored
+// result, the re-published retry, and the messages for links and the next chain step. Nothing else in
+// the worker acks a message that reached a task.
+import { randomUUID } from "node:crypto";
+import type { App } from "../app/app.ts";
+import type { Outcome } from "../app/invoke.ts";
+import type { AnyTask } from "../app/task.ts";
+import type { Broker, Delivery } from "../broker/broker.ts";
+import type { ResultBackend } from "../backend/backend.ts";
+import { encodeTaskMessage } from "../protocol/celery-v2.ts";
+import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
+import type { ResultRecord, TaskErrorInfo } from "../protocol/result.ts";
+
+export interface SettleContext {
+  app: App;
+  broker: Broker;
+  backend: ResultBackend | null;
+  hostname: string;
+}
+
+export interface Settling {
+  delivery: Delivery;
+  message: TaskMessage;
+  task: AnyTask;
+  /** The message was acknowledged when the task started (acks early). */
+  acked: boolean;
+}
+
+/** Apply a task's outcome. Never throws for a task's sake; broker/backend errors propagate. */
+export async function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> {
+  const { message } = s;
+  const base = { id: message.id, name: message.task };
+  switch (outcome.kind) {
+    case "success": {
+      const children = await sendFollowUps(ctx, message, outcome.value);
+      await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      ctx.app.events.emit("task:succeeded", { ...base, runtimeMs: outcome.runtimeMs });
+      return finish(s);
+    }
+    case "retry": {
+      // As Celery: same id, retries + 1, new eta; the original message is then acknowledged.
+      const retried: TaskMessage = { ...message, retries: message.retries + 1, eta: new Date(Date.now() + outcome.countdownSeconds * 1000) };
+      await ctx.broker.publish(s.delivery.queue, encodeTaskMessage(retried));
+      await store(ctx, s, { state: "RETRY", value: null, error: outcome.error, traceback: outcome.traceback, children: [message.id], final: false });
+      ctx.app.events.emit("task:retried", { ...base, runtimeMs: outcome.runtimeMs, countdownSeconds: outcome.countdownSeconds, retries: retried.retries, error: outcome.error });
+      return finish(s);
+    }
+    case "failure": {
+      const children = await sendErrbacks(ctx, message);
+      await store(ctx, s, { state: "FAILURE", value: null, error: outcome.error, traceback: outcome.traceback, children });
+      ctx.app.events.emit("task:failed", { ...base, runtimeMs: outcome.runtimeMs, error: outcome.error, timedOut: outcome.timedOut });
+      // Failed and timed-out tasks are acknowledged even with acksLate (Celery's default
+      // task_acks_on_failure_or_timeout): redelivering them would only fail again.
+      return finish(s);
+    }
+    case "reject":
+      ctx.app.events.emit("task:rejected", { id: message.id, name: message.task, code: "TASK_REJECTED", reason: outcome.reason, requeued: outcome.requeue });
+      if (!s.acked) await s.delivery.reject({ requeue: outcome.requeue });
+      return;
+    case "ignore":
+      return finish(s);
+  }
+}
+
+/** Store REVOKED for a task discarded before it ran (revoked or expired), and acknowledge it. */
+export async function settleRevoked(ctx: SettleContext, delivery: Delivery, message: TaskMessage, reason: string, ignoreResult: boolean): Promise<void> {
+  const error: TaskErrorInfo = { type: "TaskRevokedError", message: reason, module: "celery.exceptions" };
+  if (ctx.backend && !ignoreResult) {
+    await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId });
+  }
+  ctx.app.events.emit("task:revoked", { id: message.id, name: message.task, reason });
+  await delivery.ack();
+}
+
+async function finish(s: Settling): Promise<void> {
+  if (!s.acked) await s.delivery.ack();
+}
+
+interface StoreFields {
+  state: string;
+  value: unknown;
+  error?: TaskErrorInfo | null;
+  traceback?: string | null;
+  children: string[];
+  final?: boolean;
+}
+
+async function store(ctx: SettleContext, s: Settling, fields: StoreFields): Promise<void> {
+  const { backend, app } = ctx;
+  const ignore = s.message.ignoreResult || (s.task.options.ignoreResult ?? app.config.taskIgnoreResult);
+  if (!backend || ignore) return;
+  const record: ResultRecord = {
+    taskId: s.message.id,
+    state: fields.state,
+    value: fields.value,
+    error: fields.error ?? null,
+    traceback: fields.traceback ?? null,
+    children: fields.children,
+    dateDone: fields.final === false ? null : new Date(),
+    parentId: s.message.parentId,
+    groupId: s.message.groupId,
+    replyTo: s.message.replyTo,
+  };
+  if (app.config.resultExtended) {
+    record.extended = { name: s.message.task, args: s.message.args, kwargs: s.message.kwargs, worker: ctx.hostname, retries: s.message.retries, queue: s.delivery.queue };
+  }
+  await backend.store(record);
+}
+
+/** Send link callbacks and the next chain step, with the result prepended to their arguments. */
+async function sendFollowUps(ctx: SettleContext, message: TaskMessage, value: unknown): Promise<string[]> {
+  const sent: string[] = [];
+  for (const callback of message.embed.callbacks ?? []) sent.push(await sendSignature(ctx, callback, message, [value], null));
+  const chain = message.embed.chain;
+  if (chain && chain.length > 0) {
+    // Celery keeps the chain reversed: the next step is the last element.
+    const rest = chain.slice(0, -1);
+    sent.push(await sendSignature(ctx, chain[chain.length - 1] as Signature, message, [value], rest.length ? rest : null));
+  }
+  return sent;
+}
+
+/** Send errbacks with the failed task's id as their argument (Celery's one-argument errback form). */
+async function sendErrbacks(ctx: SettleContext, message: TaskMessage): Promise<string[]> {
+  const sent: string[] = [];
+  for (const errback of message.embed.errbacks ?? []) sent.push(await sendSignature(ctx, errback, message, [message.id], null));
+  return sent;
+}
+
+async function sendSignature(ctx: SettleContext, sig: Signature, parent: TaskMessage, prepend: unknown[], chain: Signature[] | null): Promise<string> {
+  const options = sig.options;
+  const id = typeof options["task_id"] === "string" ? options["task_id"] : randomUUID();
+  const queue = typeof options["queue"] === "string" ? options["queue"] : ctx.app.config.taskDefaultQueue;
+  const embed = emptyEmbed();
+  embed.chain = chain;
+  embed.callbacks = Array.isArray(options["link"]) ? (options["link"] as Signature[]) : null;
+  embed.errbacks = Array.isArray(options["link_error"]) ? (options["link_error"] as Signature[]) : null;
+  const message: TaskMessage = {
+    ...parent,
+    id,
+    task: sig.task,
+    args: sig.immutable ? [...sig.args] : [...prepend, ...sig.args],
+    kwargs: sig.kwargs,
+    embed,
+    eta: null,
+    expires: null,
+    retries: 0,
+    rootId: parent.rootId ?? parent.id,
+    parentId: parent.id,
+    groupId: typeof options["group_id"] === "string" ? options["group_id"] : null,
+    groupIndex: null,
+    timeLimit: [null, null],
+    priority: typeof options["priority"] === "number" ? options["priority"] : null,
+    ignoreResult: false,
+    shadow: null,
+    headers: {},
+    correlationId: id,
+  };
+  await ctx.broker.publish(queue, encodeTaskMessage(message));
+  return id;
+}

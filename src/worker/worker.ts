@@ -1,0 +1,191 @@
+// The worker: connects the app's broker and backend, consumes its queues with a prefetch window of
+// concurrency × multiplier, and hands each delivery to the pipeline. stop() is the graceful shutdown:
+// take no more work, give back every message not started, let running tasks finish within the timeout.
+import { setMaxListeners } from "node:events";
+import type { App } from "../app/app.ts";
+import type { Consumer, Delivery } from "../broker/broker.ts";
+import { EtaScheduler } from "./eta.ts";
+import { handleDelivery, type PipelineParts } from "./pipeline.ts";
+import { AsyncPool } from "./pool/async-pool.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { RevokedSet } from "./revoked.ts";
+
+export interface WorkerOptions {
+  /** Queues to consume. Default: the app's taskDefaultQueue. */
+  queues?: string[];
+  /** Tasks run at once. Default: the app's workerConcurrency. */
+  concurrency?: number;
+  /** Default: the app's workerPrefetchMultiplier. */
+  prefetchMultiplier?: number;
+  /** Default `celeriac@<host>`. */
+  hostname?: string;
+  /** Seconds to wait for running tasks on stop. Default: the app's workerShutdownTimeout. */
+  shutdownTimeout?: number;
+}
+
+export interface WorkerStats {
+  received: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  rejected: number;
+  revoked: number;
+}
+
+export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped";
+
+/**
+ * A worker for an app. Example:
+ * ```ts
+ * const worker = createWorker(app, { queues: ["celery"], concurrency: 20 });
+ * await worker.start();
+ * process.on("SIGTERM", () => worker.stop());
+ * ```
+ */
+export class Worker {
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly hostname: string;
+  readonly stats: WorkerStats = { received: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, revoked: 0 };
+  private state: WorkerState = "idle";
+  private consumer: Consumer | null = null;
+  private stopControl: (() => Promise<void>) | null = null;
+  private readonly stopping = new AbortController();
+  private readonly forceStop = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly unsettled = new Set<GuardedDelivery>();
+  private readonly revoked = new RevokedSet();
+  private returnedToQueue = 0;
+  private stopped: Promise<number> | null = null;
+
+  constructor(
+    readonly app: App,
+    private readonly options: WorkerOptions = {},
+  ) {
+    this.queues = options.queues?.length ? options.queues : [app.config.taskDefaultQueue];
+    this.concurrency = options.concurrency ?? app.config.workerConcurrency;
+    this.prefetch = this.concurrency * (options.prefetchMultiplier ?? app.config.workerPrefetchMultiplier);
+    this.hostname = options.hostname ?? app.hostname;
+    // Every waiting and running task listens to these two signals; there is no leak to warn about.
+    setMaxListeners(0, this.stopping.signal, this.forceStop.signal);
+    const count = (key: keyof WorkerStats) => () => void this.stats[key]++;
+    app.events.on("task:received", count("received"));
+    app.events.on("task:succeeded", count("succeeded"));
+    app.events.on("task:failed", count("failed"));
+    app.events.on("task:retried", count("retried"));
+    app.events.on("task:rejected", count("rejected"));
+    app.events.on("task:revoked", count("revoked"));
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+
+  /** Connect and start consuming. Resolves once consuming. */
+  async start(): Promise<void> {
+    if (this.state !== "idle") throw new Error(`worker cannot start from state "${this.state}"`);
+    this.state = "starting";
+    const broker = await this.app.getBroker();
+    const backend = await this.app.getBackend();
+    for (const queue of this.queues) await broker.declareQueue(queue);
+    if (broker.onControl) {
+      this.stopControl = await broker.onControl((message) => {
+        const id = message.arguments["task_id"];
+        if (message.command === "revoke") for (const taskId of Array.isArray(id) ? id : [id]) if (typeof taskId === "string") this.revoked.add(taskId);
+      });
+    }
+    const parts: PipelineParts = {
+      app: this.app,
+      settleContext: { app: this.app, broker, backend, hostname: this.hostname },
+      pool: new AsyncPool(this.concurrency),
+      eta: new EtaScheduler(broker, { holdMs: this.app.config.workerEtaHoldSeconds * 1000, maxHeld: Math.max(1, Math.floor(this.prefetch / 2)) }),
+      rateLimiter: new RateLimiter(),
+      revoked: this.revoked,
+      stopping: this.stopping.signal,
+      forceStop: this.forceStop.signal,
+    };
+    this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, this.guard(delivery))), { prefetch: this.prefetch });
+    this.state = "running";
+    this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
+  }
+
+  /**
+   * Stop gracefully: no new work; messages not started go back to the queue; running tasks get
+   * `shutdownTimeout` seconds, then their signals fire and acksLate ones are returned to the queue.
+   * Resolves with how many messages were returned to the queue.
+   */
+  stop(reason = "requested"): Promise<number> {
+    this.stopped ??= this.doStop(reason);
+    return this.stopped;
+  }
+
+  /** Stop at once (a second signal): running tasks are abandoned; acksLate ones go back to the queue. */
+  async terminate(): Promise<number> {
+    this.forceStop.abort(new Error("worker terminated"));
+    const stopping = this.stop("terminated");
+    await this.returnUnsettled();
+    return stopping;
+  }
+
+  private async doStop(reason: string): Promise<number> {
+    this.state = "stopping";
+    this.app.events.emit("worker:stopping", { hostname: this.hostname, reason });
+    await this.consumer?.cancel().catch(() => {});
+    this.stopping.abort(new Error(`worker stopping: ${reason}`));
+    const timeoutMs = (this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const result = await Promise.race([Promise.allSettled([...this.inFlight]).then(() => "done" as const), timedOut]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      this.forceStop.abort(new Error("worker shutdown timeout"));
+      await this.returnUnsettled();
+    }
+    await this.stopControl?.().catch(() => {});
+    this.state = "stopped";
+    this.app.events.emit("worker:stopped", { hostname: this.hostname, returnedToQueue: this.returnedToQueue });
+    return this.returnedToQueue;
+  }
+
+  private async returnUnsettled(): Promise<void> {
+    await Promise.all([...this.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
+  }
+
+  private track(handling: Promise<void>): void {
+    this.inFlight.add(handling);
+    void handling.finally(() => this.inFlight.delete(handling));
+  }
+
+  // Deliveries are settled at most once, whoever gets there first (the pipeline, or a forced stop).
+  private guard(delivery: Delivery): GuardedDelivery {
+    let settled = false;
+    const guarded: GuardedDelivery = {
+      message: delivery.message,
+      queue: delivery.queue,
+      redelivered: delivery.redelivered,
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        this.unsettled.delete(guarded);
+        await delivery.ack();
+      },
+      reject: async (options) => {
+        if (settled) return;
+        settled = true;
+        this.unsettled.delete(guarded);
+        if (options.requeue && this.state === "stopping") this.returnedToQueue++;
+        await delivery.reject(options);
+      },
+    };
+    this.unsettled.add(guarded);
+    return guarded;
+  }
+}
+
+type GuardedDelivery = Delivery;
+
+/** Create a worker for an app; call start() to consume. */
+export function createWorker(app: App, options?: WorkerOptions): Worker {
+  return new Worker(app, options);
+}
