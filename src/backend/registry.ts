@@ -8,6 +8,10 @@ type Loader = () => Promise<BackendFactory>;
 
 const loaders: Record<string, Loader> = {
   "memory:": async () => (await import("./memory/memory-backend.ts")).createMemoryBackendFromUrl,
+  "redis:": async () => (await import("./redis/backend.ts")).createRedisBackend,
+  "rediss:": async () => (await import("./redis/backend.ts")).createRedisBackend,
+  "unix:": async () => (await import("./redis/backend.ts")).createRedisBackend,
+  "redis+socket:": async () => (await import("./redis/backend.ts")).createRedisBackend,
 };
 
 export function backendSchemes(): string[] {

@@ -8,8 +8,13 @@ type Loader = () => Promise<BrokerFactory>;
 
 const loaders: Record<string, Loader> = {
   "memory:": async () => (await import("./memory/memory-broker.ts")).createMemoryBroker,
+  "redis:": async () => (await import("./redis/broker.ts")).createRedisBroker,
+  "rediss:": async () => (await import("./redis/broker.ts")).createRedisBroker,
+  "unix:": async () => (await import("./redis/broker.ts")).createRedisBroker,
+  "redis+socket:": async () => (await import("./redis/broker.ts")).createRedisBroker,
 };
 
+/** URL schemes with a broker implementation, e.g. "redis:". */
 export function brokerSchemes(): string[] {
   return Object.keys(loaders);
 }

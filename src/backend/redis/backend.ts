@@ -1,0 +1,141 @@
+// The Redis result backend (`redis://`, `rediss://`, `unix://`): results at celery-task-meta-<id> in
+// Celery's JSON with expiry, announced by PUBLISH on the channel of the same name, as Celery 5 does.
+// Waiters share one subscriber connection and subscribe before reading the key (Celery's ResultConsumer).
+import type { BackendOptions, ResultBackend, WaitOptions } from "../backend.ts";
+import { isReady, type ResultRecord } from "../../protocol/result.ts";
+import { decodeResultMeta, encodeResultMeta } from "../../protocol/result-meta.ts";
+import { parseJson, stringifyJson } from "../../protocol/json.ts";
+import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
+import { ConnectionError, TimeoutError } from "../../util/errors.ts";
+import type { Redis } from "ioredis";
+
+/** Celery's key (and channel) for a task's result (`BaseKeyValueStoreBackend.task_keyprefix`). */
+export function resultKey(taskId: string): string {
+  return `celery-task-meta-${taskId}`;
+}
+
+export class RedisBackend implements ResultBackend {
+  private readonly target: RedisTarget;
+  private lease: RedisLease | null = null;
+  private hub: SubscriberHub | null = null;
+  private stopReconnect: (() => void) | null = null;
+  /** Re-read on resubscription: results published while the subscriber was down are not replayed. */
+  private readonly recheck = new Map<string, () => void>();
+
+  private readonly connectOptions: RedisConnectOptions;
+
+  constructor(url: string, private readonly options: BackendOptions) {
+    this.target = parseRedisUrl(url);
+    // BackendOptions has no retry bound: reconnect forever; each operation is bounded by connectionTimeoutMs.
+    this.connectOptions = { ...options, connectionMaxRetries: Infinity };
+  }
+
+  private get client(): Redis {
+    if (!this.lease) throw new ConnectionError(`redis backend ${this.target.display}: not connected (call connect() first)`);
+    return this.lease.client;
+  }
+
+  async connect(): Promise<void> {
+    if (!this.lease) this.lease = leaseCommandClient(this.target, this.connectOptions);
+    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  }
+
+  async store(record: ResultRecord): Promise<void> {
+    await this.storeMany([record]);
+  }
+
+  /** SET with expiry + PUBLISH for every record, in one pipeline (one round trip). */
+  async storeMany(records: readonly ResultRecord[]): Promise<void> {
+    const client = this.client;
+    await whenReady(client, this.options.connectionTimeoutMs, "store results");
+    const pipeline = client.pipeline();
+    const ttl = this.options.resultExpiresSeconds;
+    for (const record of records) {
+      const key = resultKey(record.taskId);
+      const json = stringifyJson(encodeResultMeta(record));
+      if (ttl > 0) pipeline.setex(key, ttl, json);
+      else pipeline.set(key, json);
+      pipeline.publish(key, json);
+    }
+    const results = await pipeline.exec();
+    for (const [error] of results ?? []) if (error) throw error;
+  }
+
+  async get(taskId: string): Promise<ResultRecord | null> {
+    const raw = await this.client.get(resultKey(taskId));
+    return raw === null ? null : decodeResultMeta(parseJson(raw), taskId);
+  }
+
+  async waitForReady(taskId: string, options: WaitOptions = {}): Promise<ResultRecord> {
+    const key = resultKey(taskId);
+    if (!this.hub) {
+      this.hub = leaseSubscriberHub(this.target, this.connectOptions);
+      this.stopReconnect = this.hub.onReconnect(() => {
+        for (const check of this.recheck.values()) check();
+      });
+    }
+    const hub = this.hub;
+    return new Promise<ResultRecord>((resolve, reject) => {
+      let done = false;
+      let unsubscribe: (() => Promise<void>) | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      const token = `${key}#${Math.random()}`;
+      const finish = (error: unknown, record?: ResultRecord): void => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        this.recheck.delete(token);
+        void unsubscribe?.().catch(() => undefined);
+        if (record) resolve(record);
+        else reject(error);
+      };
+      const offer = (raw: string | null): void => {
+        if (raw === null || done) return;
+        try {
+          const record = decodeResultMeta(parseJson(raw), taskId);
+          if (isReady(record.state)) finish(null, record);
+        } catch (error) {
+          finish(error);
+        }
+      };
+      const read = (): void => {
+        this.client.get(key).then(offer, (error: unknown) => finish(error));
+      };
+      const onAbort = (): void => finish(options.signal?.reason ?? new Error("aborted"));
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => finish(new TimeoutError(`timed out after ${options.timeoutMs} ms waiting for the result of task ${taskId}`)), options.timeoutMs);
+      }
+      hub.subscribe(key, (message) => offer(message)).then(
+        (stop) => {
+          unsubscribe = stop;
+          if (done) return void stop().catch(() => undefined);
+          this.recheck.set(token, read);
+          read(); // subscribed first, so a result stored from now on cannot be missed
+        },
+        (error: unknown) => finish(error),
+      );
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.client.del(resultKey(taskId));
+  }
+
+  async close(): Promise<void> {
+    this.stopReconnect?.();
+    this.stopReconnect = null;
+    await this.hub?.release();
+    this.hub = null;
+    await this.lease?.release();
+    this.lease = null;
+  }
+}
+
+/** Creates a Redis result backend. Example: `createRedisBackend("redis://localhost:6379/1", options)`. */
+export function createRedisBackend(url: string, options: BackendOptions): RedisBackend {
+  return new RedisBackend(url, options);
+}

@@ -1,0 +1,240 @@
+// The Redis broker (`redis://`, `rediss://`, `unix://`): messages sit in kombu's layout (queue lists,
+// priority sub-lists, JSON envelopes, unacked/unacked_index claims) so Python Celery shares its queues.
+// Connections: the process's shared command connection, plus one blocking connection once consuming and
+// the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { WireMessage } from "../../protocol/message.ts";
+import { fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
+import { PRIORITY_STEPS } from "../../protocol/priority.ts";
+import { type RedisLease, type RedisTarget, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
+import { ConnectionError } from "../../util/errors.ts";
+import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
+import { type ConsumerHost, RedisConsumer } from "./consumer.ts";
+import { Maintenance } from "./maintenance.ts";
+
+/** A delivery tag: kombu uses uuid4 strings, but any unique string works; 72 random bits in 12 characters. */
+function newDeliveryTag(): string {
+  return randomBytes(9).toString("base64url");
+}
+
+export class RedisBroker implements Broker, ConsumerHost {
+  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true };
+  private readonly target: RedisTarget;
+  private lease: RedisLease | null = null;
+  private blocking: Redis | null = null;
+  private blockingId: number | null = null;
+  private hub: SubscriberHub | null = null;
+  private readonly consumers = new Set<RedisConsumer>();
+  private readonly declared = new Set<string>();
+  /** Delivery tags handed out and not yet settled: kept alive, and restored at close. */
+  readonly inflight = new Set<string>();
+  private pendingAcks: string[] = [];
+  private ackFlush: Promise<void> | null = null;
+  private maintenance: Maintenance | null = null;
+
+  constructor(url: string, private readonly options: BrokerOptions) {
+    this.target = parseRedisUrl(url);
+  }
+
+  private get client(): Redis {
+    if (!this.lease) throw new ConnectionError(`redis broker ${this.target.display}: not connected (call connect() first)`);
+    return this.lease.client;
+  }
+
+  async connect(): Promise<void> {
+    if (!this.lease) this.lease = leaseCommandClient(this.target, this.options);
+    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  }
+
+  async declareQueue(queue: string): Promise<void> {
+    await this.client.sadd(KEYS.binding(queue), bindingMember(queue));
+    this.declared.add(queue);
+  }
+
+  async publish(queue: string, message: WireMessage, options: PublishOptions = {}): Promise<void> {
+    const client = this.client;
+    await whenReady(client, this.options.connectionTimeoutMs, `publish to "${queue}"`);
+    const envelope = toKombuEnvelope(message, { queue, deliveryTag: newDeliveryTag() });
+    const key = queueKey(queue, message.properties.priority);
+    const pipeline = client.pipeline();
+    // kombu producers declare (bind) a queue before their first publish; so do we, once per broker.
+    if (!this.declared.has(queue)) pipeline.sadd(KEYS.binding(queue), bindingMember(queue));
+    if (options.notBefore !== undefined && options.notBefore > Date.now()) {
+      pipeline.zadd(KEYS.delayed, options.notBefore, `${key}\0${envelope}`);
+      this.maintenance?.promoteBy(options.notBefore);
+    } else {
+      pipeline.lpush(key, envelope);
+    }
+    const results = await pipeline.exec();
+    for (const [error] of results ?? []) if (error) throw error;
+    this.declared.add(queue);
+  }
+
+  async consume(queues: readonly string[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
+    void this.client; // throws when not connected
+    await this.ensureBlocking();
+    for (const queue of queues) if (!this.declared.has(queue)) await this.declareQueue(queue);
+    this.maintenance ??= new Maintenance(this, this.options);
+    const consumer = new RedisConsumer(this, queues, handler, Math.max(1, options.prefetch));
+    this.consumers.add(consumer);
+    return {
+      cancel: async () => {
+        this.consumers.delete(consumer);
+        await consumer.cancel();
+      },
+    };
+  }
+
+  async purge(queue: string): Promise<number> {
+    const multi = this.client.multi();
+    for (const step of PRIORITY_STEPS) multi.llen(queueKey(queue, step)).del(queueKey(queue, step));
+    const results = (await multi.exec()) ?? [];
+    return results.filter((_, i) => i % 2 === 0).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  }
+
+  async length(queue: string): Promise<number> {
+    const pipeline = this.client.pipeline();
+    for (const step of PRIORITY_STEPS) pipeline.llen(queueKey(queue, step));
+    const results = (await pipeline.exec()) ?? [];
+    return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  }
+
+  /** Publishes on kombu's `celery.pidbox` fanout channel, in the envelope a Python worker reads. */
+  async broadcast(message: ControlMessage): Promise<void> {
+    const body = { method: message.command, arguments: message.arguments, destination: null, pattern: null, matcher: null };
+    const wire: WireMessage = {
+      body: new TextEncoder().encode(JSON.stringify(body)),
+      contentType: "application/json",
+      contentEncoding: "utf-8",
+      headers: { clock: 0, expires: Date.now() / 1000 + 30 },
+      properties: { deliveryMode: 2, priority: 0 },
+    };
+    const envelope = toKombuEnvelope(wire, { queue: "", exchange: "celery.pidbox", deliveryTag: newDeliveryTag() });
+    await this.client.publish(KEYS.pidbox(this.target.db), envelope);
+  }
+
+  async onControl(listener: (message: ControlMessage) => void): Promise<() => Promise<void>> {
+    this.hub ??= leaseSubscriberHub(this.target, this.options);
+    return this.hub.subscribe(KEYS.pidbox(this.target.db), (raw) => {
+      try {
+        const body = JSON.parse(new TextDecoder().decode(fromKombuEnvelope(raw).wire.body)) as { method?: unknown; arguments?: unknown };
+        if (typeof body.method !== "string") throw new Error("no method");
+        const args = typeof body.arguments === "object" && body.arguments !== null ? (body.arguments as Record<string, unknown>) : {};
+        listener({ command: body.method, arguments: args });
+      } catch (error) {
+        this.options.log("warn", `redis broker: ignored a malformed control message: ${(error as Error).message}`);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.maintenance?.stop();
+    this.maintenance = null;
+    await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
+    this.consumers.clear();
+    await this.flushAcks().catch(() => undefined);
+    // kombu's QoS.restore_at_shutdown: what we still hold goes back to the queue for another worker.
+    if (this.inflight.size > 0 && this.lease?.client.status === "ready") {
+      await runScript(this.lease.client, "requeue", [KEYS.unacked, KEYS.unackedIndex], [...this.inflight]).catch((error: Error) =>
+        this.options.log("warn", `redis broker: could not restore ${this.inflight.size} unsettled messages at close: ${error.message}`),
+      );
+    }
+    this.inflight.clear();
+    if (this.blocking) await closeClient(this.blocking);
+    this.blocking = null;
+    await this.hub?.release();
+    this.hub = null;
+    await this.lease?.release();
+    this.lease = null;
+  }
+
+  // ---- ConsumerHost: the operations consumers and maintenance run ----
+
+  async fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]> {
+    const reply = (await runScript(this.client, "fetch", [KEYS.unacked, KEYS.unackedIndex, ...keys], [max, Date.now() / 1000])) as (number | string)[];
+    const out: { key: string; raw: string; claimed: boolean }[] = [];
+    for (let i = 0; i < reply.length; i += 2) {
+      const index = Number(reply[i]);
+      out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0 });
+    }
+    return out;
+  }
+
+  async blockingPop(keys: readonly string[], timeoutSeconds: number): Promise<{ key: string; raw: string } | null> {
+    const blocking = this.blocking;
+    if (!blocking) return null;
+    const popped = await blocking.brpop(...keys, timeoutSeconds);
+    return popped ? { key: popped[0], raw: popped[1] } : null;
+  }
+
+  async claim(raw: string, deliveryTag: string, exchange: string, routingKey: string): Promise<void> {
+    // The same bytes kombu's QoS.append writes: json.dumps([message, exchange, routing_key]).
+    const entry = `[${raw}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`;
+    await this.client.pipeline().hset(KEYS.unacked, deliveryTag, entry).zadd(KEYS.unackedIndex, Date.now() / 1000, deliveryTag).exec();
+  }
+
+  async pushBack(key: string, raw: string): Promise<void> {
+    await this.client.rpush(key, raw);
+  }
+
+  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
+  ack(tag: string): Promise<void> {
+    this.pendingAcks.push(tag);
+    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+    return this.ackFlush;
+  }
+
+  private async flushAcks(): Promise<void> {
+    const tags = this.pendingAcks;
+    this.pendingAcks = [];
+    this.ackFlush = null;
+    if (tags.length === 0) return;
+    const results = await this.client.pipeline().zrem(KEYS.unackedIndex, ...tags).hdel(KEYS.unacked, ...tags).exec();
+    for (const [error] of results ?? []) if (error) throw error;
+  }
+
+  async requeue(tag: string): Promise<void> {
+    await runScript(this.client, "requeue", [KEYS.unacked, KEYS.unackedIndex], [tag]);
+  }
+
+  track(tag: string): void {
+    this.inflight.add(tag);
+  }
+
+  untrack(tag: string): void {
+    this.inflight.delete(tag);
+  }
+
+  /** Wake a pending BRPOP at once (CLIENT UNBLOCK from the command connection), for a prompt cancel. */
+  async unblock(): Promise<void> {
+    if (this.blockingId !== null && this.lease?.client.status === "ready") await this.client.client("UNBLOCK", this.blockingId);
+  }
+
+  log(level: "info" | "warn" | "error", message: string): void {
+    this.options.log(level, message);
+  }
+
+  get commandClient(): Redis {
+    return this.client;
+  }
+
+  private async ensureBlocking(): Promise<void> {
+    if (this.blocking) return;
+    const blocking = createRedisClient(this.target, "blocking", this.options);
+    this.blocking = blocking;
+    // The id changes with every reconnection; CLIENT UNBLOCK needs the current one.
+    blocking.on("ready", () => {
+      void blocking.client("ID").then((id) => (this.blockingId = Number(id)), () => undefined);
+    });
+    await whenReady(blocking, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+    this.blockingId = Number(await blocking.client("ID"));
+  }
+}
+
+/** Creates a Redis broker. Example: `createRedisBroker("redis://localhost:6379/0", options)`. */
+export function createRedisBroker(url: string, options: BrokerOptions): RedisBroker {
+  return new RedisBroker(url, options);
+}

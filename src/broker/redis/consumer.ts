@@ -1,0 +1,152 @@
+// One consumer of the Redis broker: keeps up to `prefetch` deliveries unsettled, fetching in batches with
+// fetch.lua while messages wait and blocking in BRPOP (kombu's way) only when every list is empty.
+import type { Consumer, Delivery, DeliveryHandler } from "../broker.ts";
+import { fromKombuEnvelope } from "../../protocol/kombu-envelope.ts";
+import { PRIORITY_SEP, consumeKeys } from "./scripts.ts";
+import { backoffMs } from "../../connection/redis.ts";
+import { sleep } from "../../util/wait.ts";
+
+/** What a consumer needs from its broker (implemented by RedisBroker). */
+export interface ConsumerHost {
+  /** fetch.lua: pop and claim up to `max`; `claimed` is false for items that are not envelopes. */
+  fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]>;
+  /** BRPOP on the blocking connection; null on timeout or when unblocked. */
+  blockingPop(keys: readonly string[], timeoutSeconds: number): Promise<{ key: string; raw: string } | null>;
+  /** Record a BRPOP-ed envelope in unacked/unacked_index. */
+  claim(raw: string, deliveryTag: string, exchange: string, routingKey: string): Promise<void>;
+  /** Put a popped but unclaimed item back at the front of its list. */
+  pushBack(key: string, raw: string): Promise<void>;
+  ack(tag: string): Promise<void>;
+  requeue(tag: string): Promise<void>;
+  track(tag: string): void;
+  untrack(tag: string): void;
+  unblock(): Promise<void>;
+  log(level: "info" | "warn" | "error", message: string): void;
+}
+
+/** Messages popped per fetch.lua call at most: bounds the script's run time. */
+const MAX_BATCH = 100;
+
+export class RedisConsumer implements Consumer {
+  private active = true;
+  private unsettled = 0;
+  private wake: (() => void) | null = null;
+  private readonly keys: string[];
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    queues: readonly string[],
+    private readonly handler: DeliveryHandler,
+    private readonly prefetch: number,
+  ) {
+    this.keys = consumeKeys(queues);
+    this.done = this.loop();
+  }
+
+  async cancel(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    this.wake?.();
+    await this.host.unblock().catch(() => undefined);
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.active) {
+      const want = this.prefetch - this.unsettled;
+      if (want <= 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+        continue;
+      }
+      try {
+        const batch = await this.host.fetch(this.keys, Math.min(want, MAX_BATCH));
+        failures = 0;
+        if (batch.length > 0) {
+          for (const item of batch) this.dispatch(item.key, item.raw, item.claimed);
+          continue;
+        }
+        // Every list is empty: wait in BRPOP (1 s, like kombu) instead of polling.
+        const popped = await this.host.blockingPop(this.keys, 1);
+        if (!popped) continue;
+        if (!this.active) {
+          await this.host.pushBack(popped.key, popped.raw);
+          break;
+        }
+        await this.claimAndDispatch(popped.key, popped.raw);
+      } catch (error) {
+        if (!this.active) break;
+        failures++;
+        if (failures === 1) this.host.log("warn", `redis consumer: ${(error as Error).message}; retrying`);
+        await sleep(backoffMs(failures, 50, 2000));
+      }
+    }
+  }
+
+  private async claimAndDispatch(key: string, raw: string): Promise<void> {
+    let tag: string;
+    try {
+      const decoded = fromKombuEnvelope(raw);
+      tag = decoded.deliveryTag;
+      await this.host.claim(raw, tag, decoded.exchange, decoded.routingKey);
+    } catch (error) {
+      this.host.log("error", `redis consumer: dropped a message from "${queueOf(key)}": ${(error as Error).message}`);
+      return;
+    }
+    this.dispatch(key, raw, true);
+  }
+
+  private dispatch(key: string, raw: string, claimed: boolean): void {
+    const queue = queueOf(key);
+    let decoded;
+    try {
+      if (!claimed) throw new Error("not a kombu envelope (no properties.delivery_tag)");
+      decoded = fromKombuEnvelope(raw);
+    } catch (error) {
+      // Never crash on a malformed message (a Python 5.2 worker would): log it and drop it.
+      this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${raw.slice(0, 200)}`);
+      // fetch.lua claimed it (its tag parsed there): forget the claim, or it would be restored forever.
+      const tag = claimed ? /"delivery_tag":\s*"([^"]+)"/.exec(raw)?.[1] : undefined;
+      if (tag) void this.host.ack(tag).catch(() => undefined);
+      return;
+    }
+    const tag = decoded.deliveryTag;
+    this.unsettled++;
+    this.host.track(tag);
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      this.unsettled--;
+      this.host.untrack(tag);
+      this.wake?.();
+      return true;
+    };
+    const delivery: Delivery = {
+      message: decoded.wire,
+      queue,
+      redelivered: decoded.redelivered,
+      ack: async () => {
+        if (settle()) await this.host.ack(tag);
+      },
+      reject: async ({ requeue }) => {
+        if (!settle()) return;
+        if (requeue) return this.host.requeue(tag);
+        this.host.log("warn", `redis consumer: message ${String(decoded.wire.headers["id"] ?? tag)} from "${queue}" rejected without requeue; dropped`);
+        await this.host.ack(tag);
+      },
+    };
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      this.host.log("error", `redis consumer: delivery handler threw: ${(error as Error).message}`);
+    }
+  }
+}
+
+function queueOf(key: string): string {
+  const cut = key.indexOf(PRIORITY_SEP);
+  return cut === -1 ? key : key.slice(0, cut);
+}

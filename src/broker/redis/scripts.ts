@@ -1,0 +1,75 @@
+// The Redis broker's key names (kombu's, plus our delayed zset) and its Lua scripts, loaded from
+// scripts/*.lua on first use and run with EVALSHA (falling back to EVAL after a server restart).
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { PRIORITY_STEPS, priorityStep } from "../../protocol/priority.ts";
+
+/** kombu's separator between a queue name and its priority step (`Channel.sep`). */
+export const PRIORITY_SEP = "\x06\x16";
+
+export const KEYS = {
+  /** kombu ack emulation: delivery_tag -> JSON [envelope, exchange, routing_key]. */
+  unacked: "unacked",
+  /** kombu ack emulation: delivery_tag scored by claim time in epoch seconds. */
+  unackedIndex: "unacked_index",
+  /** kombu's redis-py Lock around restore_visible. */
+  unackedMutex: "unacked_mutex",
+  /** Ours: messages parked until due, score = epoch ms, member = list key + "\0" + envelope. */
+  delayed: "celeriac.delayed",
+  /** kombu's routing table for an exchange (Celery queues are bound to an exchange of their own name). */
+  binding: (exchange: string) => `_kombu.binding.${exchange}`,
+  /** kombu's fanout channel for remote control (fanout_prefix on: "/{db}."). */
+  pidbox: (db: number) => `/${db}.celery.pidbox`,
+} as const;
+
+/** The list holding `queue`'s messages of this priority (kombu `_q_for_pri`). */
+export function queueKey(queue: string, priority: number | null | undefined): string {
+  const step = priorityStep(priority);
+  return step === 0 ? queue : `${queue}${PRIORITY_SEP}${step}`;
+}
+
+/** Every list of these queues in kombu's BRPOP order: all queues' step 0, then step 3, 6, 9. */
+export function consumeKeys(queues: readonly string[]): string[] {
+  return PRIORITY_STEPS.flatMap((step) => queues.map((queue) => queueKey(queue, step)));
+}
+
+/** The member kombu adds to `_kombu.binding.<queue>` when a queue is declared (routing key, pattern, queue). */
+export function bindingMember(queue: string): string {
+  return [queue, "", queue].join(PRIORITY_SEP);
+}
+
+export type ScriptName = "fetch" | "requeue" | "restore" | "promote";
+
+interface LoadedScript {
+  source: string;
+  sha: string;
+}
+
+const loaded = new Map<ScriptName, LoadedScript>();
+
+function read(file: string): string {
+  return readFileSync(new URL(`./scripts/${file}`, import.meta.url), "utf8");
+}
+
+function script(name: ScriptName): LoadedScript {
+  let found = loaded.get(name);
+  if (!found) {
+    const needsCommon = name === "requeue" || name === "restore";
+    const source = (needsCommon ? read("restore-common.lua") + "\n" : "") + read(`${name}.lua`);
+    found = { source, sha: createHash("sha1").update(source).digest("hex") };
+    loaded.set(name, found);
+  }
+  return found;
+}
+
+/** Runs script `name` with `keys` and `args`. Example: `await runScript(client, "promote", [KEYS.delayed], [now, 100])`. */
+export async function runScript(client: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  const { source, sha } = script(name);
+  try {
+    return await client.evalsha(sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+    return client.eval(source, keys.length, ...keys, ...args);
+  }
+}

@@ -1,0 +1,236 @@
+// Redis connections for the Redis broker and result backend: parses redis://, rediss://, unix:// URLs
+// the way kombu and Celery accept them, and lends out per-process shared ioredis clients.
+//
+// Connection budget (per process, per Redis server): one command connection per db (shared by every
+// broker and backend on that server and db), one blocking connection per consuming broker (BRPOP, used
+// only while idle), and one subscriber connection per server (result pub/sub and control broadcasts
+// multiplexed; pub/sub ignores the db). A worker whose broker and backend share a server and db holds
+// at most 3; a producer holds 1, plus the subscriber while it waits on results.
+import { Redis, type RedisOptions } from "ioredis";
+import { ConfigError, ConnectionError } from "../util/errors.ts";
+import { maskUrl } from "../util/url.ts";
+
+export interface RedisTarget {
+  host?: string;
+  port?: number;
+  /** Unix socket path (unix://, redis+socket://, socket://). */
+  path?: string;
+  username?: string;
+  password?: string;
+  db: number;
+  /** rediss://: TLS; `rejectUnauthorized` is false only for `ssl_cert_reqs=CERT_NONE`/`none`. */
+  tls?: { rejectUnauthorized: boolean; servername?: string };
+  /** The URL with its password masked, for logs. */
+  display: string;
+}
+
+export interface RedisConnectOptions {
+  /** Reconnect attempts before giving up; Infinity retries forever. */
+  connectionMaxRetries: number;
+  /** Milliseconds an operation waits for a (re)connection before it fails. */
+  connectionTimeoutMs: number;
+  log: (level: "info" | "warn" | "error", message: string) => void;
+  /** Backoff base and cap in ms (defaults 100 and 5000). */
+  reconnectBaseMs?: number;
+  reconnectCapMs?: number;
+}
+
+const SOCKET_SCHEMES = new Set(["unix:", "socket:", "redis+socket:"]);
+
+function parseDb(raw: string | null | undefined, url: string): number {
+  if (raw === null || raw === undefined || raw === "" || raw === "/") return 0;
+  const text = raw.startsWith("/") ? raw.slice(1) : raw;
+  if (!/^\d+$/.test(text)) throw new ConfigError(`"${maskUrl(url)}": the Redis database must be a number between 0 and 15, not "${text}"`);
+  return Number(text);
+}
+
+/**
+ * Reads a Redis URL. Example: `parseRedisUrl("redis://user:pass@host:6380/2")`.
+ * Forms: `redis://[[user]:pass@]host[:port][/db]`, `rediss://...` (TLS, `?ssl_cert_reqs=CERT_NONE` to
+ * skip verification), and sockets `unix:///path?db=N`, `redis+socket:///path?virtual_host=N`
+ * (kombu's spelling), `socket:///path`. The db defaults to 0 and the port to 6379.
+ */
+export function parseRedisUrl(url: string): RedisTarget {
+  const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(url)?.[1]?.toLowerCase();
+  const display = maskUrl(url);
+  if (scheme && SOCKET_SCHEMES.has(scheme)) {
+    const match = /^[^:]+:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?[^/]*(\/[^?]*)(?:\?(.*))?$/.exec(url);
+    if (!match?.[3]) throw new ConfigError(`"${display}": expected a socket URL like "unix:///var/run/redis.sock?db=0"`);
+    const query = new URLSearchParams(match[4] ?? "");
+    return {
+      path: decodeURIComponent(match[3]),
+      ...(match[1] ? { username: decodeURIComponent(match[1]) } : {}),
+      ...(match[2] ? { password: decodeURIComponent(match[2]) } : {}),
+      db: parseDb(query.get("db") ?? query.get("virtual_host"), url),
+      display,
+    };
+  }
+  if (scheme !== "redis:" && scheme !== "rediss:") {
+    throw new ConfigError(`"${display}" is not a Redis URL; expected redis://, rediss://, unix:// or redis+socket://`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new ConfigError(`"${display}" is not a valid Redis URL: ${(error as Error).message}`);
+  }
+  const query = parsed.searchParams;
+  const target: RedisTarget = {
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1",
+    port: parsed.port ? Number(parsed.port) : 6379,
+    db: parseDb(query.get("db") ?? query.get("virtual_host") ?? parsed.pathname, url),
+    display,
+  };
+  if (parsed.username) target.username = decodeURIComponent(parsed.username);
+  const password = parsed.password ? decodeURIComponent(parsed.password) : query.get("password");
+  if (password) target.password = password;
+  if (scheme === "rediss:") {
+    const reqs = (query.get("ssl_cert_reqs") ?? "").toLowerCase();
+    target.tls = { rejectUnauthorized: !(reqs === "cert_none" || reqs === "none"), servername: target.host as string };
+  }
+  return target;
+}
+
+/** Identity of a server (pub/sub is server-wide) and of a server + db (commands are db-bound). */
+export function serverKey(target: RedisTarget): string {
+  return JSON.stringify([target.host, target.port, target.path, target.username, target.password, Boolean(target.tls)]);
+}
+
+function dbKey(target: RedisTarget): string {
+  return `${serverKey(target)}/${target.db}`;
+}
+
+/** Exponential backoff with a cap and jitter: 100, 200, 400 ... 5000 ms by default. */
+export function backoffMs(attempt: number, baseMs = 100, capMs = 5000): number {
+  const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(raw * (0.8 + Math.random() * 0.2));
+}
+
+/**
+ * A new ioredis client for `target`, named `celeriac:<role>:<pid>` in CLIENT LIST. It reconnects with
+ * exponential backoff, logs each attempt once, and gives up after `connectionMaxRetries` attempts.
+ * Commands wait (offline queue) for the reconnection; callers bound that wait with whenReady().
+ */
+export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions): Redis {
+  let lastError = "";
+  const redisOptions: RedisOptions = {
+    db: target.db,
+    connectionName: `celeriac:${role}:${process.pid}`,
+    protocol: 2,
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    connectTimeout: options.connectionTimeoutMs,
+    disableClientInfo: true,
+    retryStrategy: (times: number) => {
+      if (times > options.connectionMaxRetries) {
+        options.log("error", `redis ${role} ${target.display}: giving up after ${times - 1} reconnect attempts (${lastError})`);
+        return null;
+      }
+      const delay = backoffMs(times, options.reconnectBaseMs, options.reconnectCapMs);
+      options.log("warn", `redis ${role} ${target.display}: connection lost (${lastError || "closed"}); reconnect attempt ${times} in ${delay} ms`);
+      return delay;
+    },
+  };
+  if (target.path) redisOptions.path = target.path;
+  else {
+    redisOptions.host = target.host as string;
+    redisOptions.port = target.port as number;
+  }
+  if (target.username) redisOptions.username = target.username;
+  if (target.password) redisOptions.password = target.password;
+  if (target.tls) redisOptions.tls = target.tls;
+  const client = new Redis(redisOptions);
+  // whenReady() adds one short-lived listener per waiting operation (a burst of publishes while down).
+  client.setMaxListeners(0);
+  // ioredis emits "error" for every failed attempt; remember it for the one log line per attempt.
+  client.on("error", (error: Error) => {
+    lastError = error.message;
+  });
+  let connectedOnce = false;
+  client.on("ready", () => {
+    if (connectedOnce) options.log("info", `redis ${role} ${target.display}: reconnected`);
+    connectedOnce = true;
+  });
+  return client;
+}
+
+/**
+ * Resolves when `client` is connected, or rejects with a ConnectionError after `timeoutMs`.
+ * Example: `await whenReady(client, 5000, "publish")`.
+ */
+export function whenReady(client: Redis, timeoutMs: number, what: string): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  if (client.status === "end") return Promise.reject(new ConnectionError(`${what}: the Redis connection is closed`));
+  if (client.status === "wait") void client.connect().catch(() => undefined);
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => {
+      clearTimeout(timer);
+      client.off("end", onEnd);
+      resolve();
+    };
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      reject(new ConnectionError(`${what}: the Redis connection was closed`));
+    };
+    const timer = setTimeout(() => {
+      client.off("ready", onReady);
+      client.off("end", onEnd);
+      reject(new ConnectionError(`${what}: Redis unreachable for ${timeoutMs} ms (brokerConnectionTimeout)`));
+    }, timeoutMs);
+    client.once("ready", onReady);
+    client.once("end", onEnd);
+  });
+}
+
+/** A borrowed shared client; release() once, and the last release closes it. */
+export interface RedisLease {
+  readonly client: Redis;
+  release(): Promise<void>;
+}
+
+interface Shared {
+  client: Redis;
+  users: number;
+}
+
+const sharedClients = new Map<string, Shared>();
+
+function lease(key: string, make: () => Redis): RedisLease {
+  let shared = sharedClients.get(key);
+  if (!shared) {
+    shared = { client: make(), users: 0 };
+    sharedClients.set(key, shared);
+  }
+  shared.users++;
+  const entry = shared;
+  let released = false;
+  return {
+    client: entry.client,
+    release: async () => {
+      if (released) return;
+      released = true;
+      entry.users--;
+      if (entry.users > 0) return;
+      sharedClients.delete(key);
+      await closeClient(entry.client);
+    },
+  };
+}
+
+/** The process's command connection for this server and db. */
+export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions): RedisLease {
+  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options));
+}
+
+/** QUIT politely, or drop the socket when the server is unreachable. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === "end") return;
+  if (client.status !== "ready") {
+    client.disconnect();
+    return;
+  }
+  await Promise.race([client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1000).unref())]);
+  client.disconnect();
+}
