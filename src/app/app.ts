@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { Broker, BrokerOptions } from "../broker/broker.ts";
 import { createBroker } from "../broker/registry.ts";
 import type { BackendOptions, ResultBackend } from "../backend/backend.ts";
-import { createBackend } from "../backend/registry.ts";
+import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import { CeleriacError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
@@ -177,6 +177,7 @@ export class App {
       await runEagerly(task, message, { store: this.eagerStore, config: this.config, hostname: this.hostname, queue });
       return new AsyncResult(message.id, async () => this.eagerSource());
     }
+    if (repliesToSender(this.config.resultBackend) && !message.ignoreResult) await this.getBackend();
     await publishMessage(await this.getBroker(), queue, message);
     this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
     return new AsyncResult(message.id, () => this.resultSource());

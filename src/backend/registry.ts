@@ -8,6 +8,7 @@ type Loader = () => Promise<BackendFactory>;
 
 const loaders: Record<string, Loader> = {
   "memory:": async () => (await import("./memory/memory-backend.ts")).createMemoryBackendFromUrl,
+  "rpc:": async () => (await import("./rpc/rpc-backend.ts")).createRpcBackend,
   "redis:": async () => (await import("./redis/backend.ts")).createRedisBackend,
   "rediss:": async () => (await import("./redis/backend.ts")).createRedisBackend,
   "unix:": async () => (await import("./redis/backend.ts")).createRedisBackend,
@@ -28,3 +29,10 @@ export async function createBackend(url: string, options: BackendOptions): Promi
   return (await load())(url, options);
 }
 
+/**
+ * Whether results go to the sender's own reply queue (rpc://): that queue must exist before a task is
+ * sent, or a fast worker's reply is dropped (Celery declares it in `on_task_call` for the same reason).
+ */
+export function repliesToSender(url: string | null): boolean {
+  return url !== null && schemeOf(url) === "rpc:";
+}

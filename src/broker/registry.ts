@@ -8,6 +8,8 @@ type Loader = () => Promise<BrokerFactory>;
 
 const loaders: Record<string, Loader> = {
   "memory:": async () => (await import("./memory/memory-broker.ts")).createMemoryBroker,
+  "amqp:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
+  "amqps:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
   "redis:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "rediss:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "unix:": async () => (await import("./redis/broker.ts")).createRedisBroker,

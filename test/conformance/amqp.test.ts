@@ -1,0 +1,47 @@
+// Runs the shared broker and backend (rpc://) conformance suites against the real
+// RabbitMQ on loopback. Queues are unique per test and deleted afterwards, the delay ladder lives in a
+// namespace unique to this run and is deleted too.
+import { after } from "node:test";
+import { randomUUID } from "node:crypto";
+import { describeBrokerConformance } from "./broker.spec.ts";
+import { describeBackendConformance } from "./backend.spec.ts";
+import { RpcBackend } from "../../src/backend/rpc/rpc-backend.ts";
+import { AmqpBroker, type AmqpBrokerOptions } from "../../src/broker/amqp/amqp-broker.ts";
+import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";
+import type { Broker } from "../../src/broker/broker.ts";
+
+export const AMQP_URL = process.env["CELERIAC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672//";
+const delayNamespace = `celeriac.test-delay.${randomUUID().slice(0, 8)}`;
+
+const options: AmqpBrokerOptions = {
+  connectionMaxRetries: 3,
+  connectionTimeoutMs: 5000,
+  heartbeatSeconds: 30,
+  visibilityTimeoutSeconds: 3600,
+  log: () => undefined,
+  // The spec checks priorities, which RabbitMQ only honours on x-max-priority queues.
+  amqp: { maxPriority: 10, delayNamespace },
+};
+
+describeBrokerConformance("amqp", {
+  create: () => new AmqpBroker(AMQP_URL, options),
+  priorityOrder: "higher-first",
+  persistent: true,
+  cleanup: async (broker: Broker, queue: string) => {
+    await (broker as AmqpBroker).deleteQueue(queue);
+  },
+});
+
+// rpc:// delivers results only to the client that sent the task (its reply queue): no cross-client reads.
+describeBackendConformance("rpc", {
+  create: () =>
+    new RpcBackend({ brokerUrl: AMQP_URL, replyTo: `celeriac-test-reply-${randomUUID()}`, resultExpiresSeconds: 86_400, connectionTimeoutMs: 5000, log: () => undefined }),
+  sharedReads: false,
+});
+
+after(async () => {
+  const broker = new AmqpBroker(AMQP_URL, options);
+  await broker.connect();
+  await broker.withAdminChannel((channel) => deleteDelayTopology(channel, { namespace: delayNamespace, queueType: "classic" }));
+  await broker.close();
+});
