@@ -155,6 +155,7 @@ export class App {
       connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
       heartbeatSeconds: this.config.brokerHeartbeat,
       visibilityTimeoutSeconds: this.config.brokerVisibilityTimeout,
+      transportOptions: this.config.brokerTransportOptions,
       log: (level, message) => this.log(level, message),
     };
   }

@@ -51,6 +51,8 @@ export interface Config {
   brokerHeartbeat: number;
   /** Seconds before an unacknowledged Redis message is given to another worker. Default 3600 (as kombu). */
   brokerVisibilityTimeout: number;
+  /** Settings only one broker understands (see docs/brokers.md), validated by that broker. Default {}. */
+  brokerTransportOptions: Record<string, unknown>;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
@@ -77,6 +79,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   brokerConnectionTimeout: 10,
   brokerHeartbeat: 60,
   brokerVisibilityTimeout: 3600,
+  brokerTransportOptions: {},
 });
 
 const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof Config)[];
@@ -155,4 +158,6 @@ function validate(config: Record<string, unknown>): void {
   number("brokerConnectionTimeout", 0);
   number("brokerHeartbeat", 0);
   number("brokerVisibilityTimeout", 1);
+  const transport = config["brokerTransportOptions"];
+  if (typeof transport !== "object" || transport === null || Array.isArray(transport)) fail("brokerTransportOptions", "an object of broker-specific settings");
 }

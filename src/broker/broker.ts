@@ -82,6 +82,11 @@ export interface BrokerOptions {
   heartbeatSeconds: number;
   /** Seconds an unacknowledged message stays claimed before it is given to another consumer. */
   visibilityTimeoutSeconds: number;
+  /**
+   * Broker-specific settings (Celery's broker_transport_options), validated by the broker that reads
+   * them: an unknown key fails naming the nearest known one. Example: `{ maxPriority: 10 }` on AMQP.
+   */
+  transportOptions?: Readonly<Record<string, unknown>> | undefined;
   /** Called with a human-readable line for each connection event worth logging once. */
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
