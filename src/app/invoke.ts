@@ -35,15 +35,13 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
   const runtime = (): number => performance.now() - started;
   const hard = message.timeLimit[0] ?? task.options.timeLimit ?? env.defaultTimeLimit;
   const soft = message.timeLimit[1] ?? task.options.softTimeLimit ?? env.defaultSoftTimeLimit;
-  const controller = new AbortController();
-  const onStop = (): void => controller.abort(env.stopSignal?.reason);
-  env.stopSignal?.addEventListener("abort", onStop, { once: true });
+  const abort = new LazyAbort(env.stopSignal);
   const timers: NodeJS.Timeout[] = [];
-  if (soft) timers.push(setTimeout(() => controller.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+  if (soft) timers.push(setTimeout(() => abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
 
   try {
     const args = bindArguments(task, message.args, message.kwargs);
-    const ctx = contextFor(message, env, controller.signal);
+    const ctx = contextFor(message, env, abort);
     const running = currentRequest.run(ctx.request, () => task.run(ctx, args));
     let value: unknown;
     if (hard) {
@@ -52,7 +50,7 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
         timers.push(
           setTimeout(() => {
             const error = new TimeLimitExceeded(hard);
-            controller.abort(error);
+            abort.abort(error);
             reject(error);
           }, hard * 1000),
         );
@@ -66,11 +64,45 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
     return classifyError(task, message, error, runtime());
   } finally {
     for (const timer of timers) clearTimeout(timer);
-    env.stopSignal?.removeEventListener("abort", onStop);
+    abort.dispose();
   }
 }
 
-function contextFor(message: TaskMessage, env: InvokeEnvironment, signal: AbortSignal): TaskContext {
+/**
+ * The task's AbortSignal, made only when the task reads `ctx.signal`: most tasks never do, and an
+ * AbortController plus a listener on the worker's stop signal per task is measurable on the hot path.
+ */
+class LazyAbort {
+  private controller: AbortController | null = null;
+  private reason: unknown;
+  private aborted = false;
+  private readonly onStop = (): void => this.abort(this.stopSignal?.reason);
+
+  constructor(private readonly stopSignal: AbortSignal | undefined) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (!this.aborted && this.stopSignal?.aborted) this.abort(this.stopSignal.reason);
+      if (this.aborted) this.controller.abort(this.reason);
+      else this.stopSignal?.addEventListener("abort", this.onStop, { once: true });
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+
+  dispose(): void {
+    this.stopSignal?.removeEventListener("abort", this.onStop);
+  }
+}
+
+function contextFor(message: TaskMessage, env: InvokeEnvironment, abort: LazyAbort): TaskContext {
   const request: TaskRequest = {
     id: message.id,
     task: message.task,
@@ -89,7 +121,9 @@ function contextFor(message: TaskMessage, env: InvokeEnvironment, signal: AbortS
   };
   return {
     request,
-    signal,
+    get signal() {
+      return abort.signal;
+    },
     retry(options: RetryOptions = {}): never {
       throw new Retry(options.countdown ?? null, options.eta ?? null, options.exc, options.maxRetries);
     },

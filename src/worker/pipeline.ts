@@ -53,7 +53,7 @@ export async function handleDelivery(parts: PipelineParts, delivery: Delivery): 
     if (message.eta && (await parts.eta.waitOrPark(delivery, message.eta, parts.stopping)) === "parked") return;
     if (await discardIfRevokedOrExpired(parts, delivery, message, task)) return;
     await parts.rateLimiter.acquire(task, parts.stopping);
-    const release = await parts.pool.acquire(parts.stopping);
+    const release = await parts.pool.acquire();
     try {
       await run(parts, delivery, message, task);
     } finally {

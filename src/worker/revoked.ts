@@ -18,6 +18,7 @@ export class RevokedSet {
   }
 
   has(id: string): boolean {
+    if (this.ids.size === 0) return false;
     const at = this.ids.get(id);
     if (at === undefined) return false;
     if (Date.now() - at > this.maxAgeMs) {

@@ -53,7 +53,8 @@ export class Worker {
   private stopControl: (() => Promise<void>) | null = null;
   private readonly stopping = new AbortController();
   private readonly forceStop = new AbortController();
-  private readonly inFlight = new Set<Promise<void>>();
+  private inFlight = 0;
+  private whenIdle: (() => void) | null = null;
   private readonly unsettled = new Set<GuardedDelivery>();
   private readonly revoked = new RevokedSet();
   private returnedToQueue = 0;
@@ -98,7 +99,7 @@ export class Worker {
     const parts: PipelineParts = {
       app: this.app,
       settleContext: { app: this.app, broker, backend, hostname: this.hostname },
-      pool: new AsyncPool(this.concurrency),
+      pool: new AsyncPool(this.concurrency, this.stopping.signal),
       eta: new EtaScheduler(broker, { holdMs: this.app.config.workerEtaHoldSeconds * 1000, maxHeld: Math.max(1, Math.floor(this.prefetch / 2)) }),
       rateLimiter: new RateLimiter(),
       revoked: this.revoked,
@@ -136,7 +137,11 @@ export class Worker {
     const timeoutMs = (this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-    const result = await Promise.race([Promise.allSettled([...this.inFlight]).then(() => "done" as const), timedOut]);
+    const idle = new Promise<"done">((resolve) => {
+      if (this.inFlight === 0) resolve("done");
+      else this.whenIdle = () => resolve("done");
+    });
+    const result = await Promise.race([idle, timedOut]);
     clearTimeout(timer);
     if (result === "timeout") {
       this.forceStop.abort(new Error("worker shutdown timeout"));
@@ -152,9 +157,12 @@ export class Worker {
     await Promise.all([...this.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
   }
 
+  // A count, not a set of promises: stop() only needs to know when the last delivery is settled.
   private track(handling: Promise<void>): void {
-    this.inFlight.add(handling);
-    void handling.finally(() => this.inFlight.delete(handling));
+    this.inFlight++;
+    void handling.finally(() => {
+      if (--this.inFlight === 0) this.whenIdle?.();
+    });
   }
 
   // Deliveries are settled at most once, whoever gets there first (the pipeline, or a forced stop).

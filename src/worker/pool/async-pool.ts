@@ -1,43 +1,36 @@
 // The async pool: runs up to `concurrency` tasks at once on this process's event loop. Callers wait
-// for a slot in arrival order; waiting can be abandoned when the worker stops.
+// for a slot in arrival order; when the worker stops, every waiter is turned away at once.
 import { Deque } from "../../util/deque.ts";
+
+interface Waiter {
+  grant: (release: () => void) => void;
+  refuse: (reason: unknown) => void;
+}
 
 export class AsyncPool {
   private running = 0;
-  private readonly waiting = new Deque<{ grant: () => void }>();
+  private readonly waiting = new Deque<Waiter>();
 
-  constructor(readonly concurrency: number) {}
+  /** `stopping` aborting refuses every waiter (one listener for all, not one per waiter). */
+  constructor(
+    readonly concurrency: number,
+    private readonly stopping?: AbortSignal,
+  ) {
+    stopping?.addEventListener("abort", () => this.refuseAll(stopping.reason), { once: true });
+  }
 
   get active(): number {
     return this.running;
   }
 
-  /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  /** Resolves with a release function once a slot is free; rejects once the pool is stopping. */
+  acquire(): Promise<() => void> {
+    if (this.stopping?.aborted) return Promise.reject(this.stopping.reason);
     if (this.running < this.concurrency) {
       this.running++;
       return Promise.resolve(this.releaser());
     }
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        grant: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(this.releaser());
-        },
-      };
-      const onAbort = (): void => {
-        waiter.grant = () => this.handOn();
-        reject(signal?.reason);
-      };
-      if (signal?.aborted) return reject(signal.reason);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiting.push(waiter);
-    });
-  }
-
-  /** Resolves once no task is running. */
-  async drained(): Promise<void> {
-    while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    return new Promise((grant, refuse) => this.waiting.push({ grant, refuse }));
   }
 
   private releaser(): () => void {
@@ -45,14 +38,14 @@ export class AsyncPool {
     return () => {
       if (released) return;
       released = true;
-      this.handOn();
+      // A freed slot goes straight to the next waiter (running stays the same), else it is returned.
+      const next = this.waiting.shift();
+      if (next) next.grant(this.releaser());
+      else this.running--;
     };
   }
 
-  // A freed slot goes straight to the next waiter (running stays the same), else it is returned.
-  private handOn(): void {
-    const next = this.waiting.shift();
-    if (next) next.grant();
-    else this.running--;
+  private refuseAll(reason: unknown): void {
+    for (let waiter = this.waiting.shift(); waiter; waiter = this.waiting.shift()) waiter.refuse(reason);
   }
 }
