@@ -3,9 +3,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { TaskRequest } from "./task.ts";
 
-export const currentRequest = new AsyncLocalStorage<TaskRequest>();
+// Holds the running task's context, whose request is built only when somebody reads it.
+export const currentRequest = new AsyncLocalStorage<{ readonly request: TaskRequest }>();
 
 /** The request of the task running now, or undefined outside a task. */
 export function currentTaskRequest(): TaskRequest | undefined {
-  return currentRequest.getStore();
+  return currentRequest.getStore()?.request;
 }

@@ -41,8 +41,8 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
 
   try {
     const args = bindArguments(task, message.args, message.kwargs);
-    const ctx = contextFor(message, env, abort);
-    const running = currentRequest.run(ctx.request, () => task.run(ctx, args));
+    const ctx = new Context(message, env, abort);
+    const running = currentRequest.run(ctx, () => task.run(ctx, args));
     let value: unknown;
     if (hard) {
       running.catch(() => {}); // it may still reject after the limit; nobody is listening then
@@ -102,34 +102,53 @@ class LazyAbort {
   }
 }
 
-function contextFor(message: TaskMessage, env: InvokeEnvironment, abort: LazyAbort): TaskContext {
-  const request: TaskRequest = {
-    id: message.id,
-    task: message.task,
-    args: message.args,
-    kwargs: message.kwargs,
-    retries: message.retries,
-    eta: message.eta,
-    expires: message.expires,
-    headers: message.headers,
-    parentId: message.parentId,
-    rootId: message.rootId,
-    groupId: message.groupId,
-    hostname: env.hostname,
-    queue: env.queue,
-    isEager: env.isEager,
-  };
-  return {
-    request,
-    get signal() {
-      return abort.signal;
-    },
-    retry(options: RetryOptions = {}): never {
-      throw new Retry(options.countdown ?? null, options.eta ?? null, options.exc, options.maxRetries);
-    },
-    updateState: (state, meta) => env.updateState(state, meta ?? null),
-    progress: (meta) => env.updateState("PROGRESS", meta),
-  };
+// A class rather than an object literal of closures: one is made per task, so its methods live on the
+// prototype and the request is read lazily from the message.
+class Context implements TaskContext {
+  private requestView: TaskRequest | null = null;
+
+  constructor(
+    private readonly message: TaskMessage,
+    private readonly env: InvokeEnvironment,
+    private readonly abort: LazyAbort,
+  ) {}
+
+  get request(): TaskRequest {
+    const { message, env } = this;
+    this.requestView ??= {
+      id: message.id,
+      task: message.task,
+      args: message.args,
+      kwargs: message.kwargs,
+      retries: message.retries,
+      eta: message.eta,
+      expires: message.expires,
+      headers: message.headers,
+      parentId: message.parentId,
+      rootId: message.rootId,
+      groupId: message.groupId,
+      hostname: env.hostname,
+      queue: env.queue,
+      isEager: env.isEager,
+    };
+    return this.requestView;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  retry(options: RetryOptions = {}): never {
+    throw new Retry(options.countdown ?? null, options.eta ?? null, options.exc, options.maxRetries);
+  }
+
+  updateState(state: TaskState, meta?: unknown): Promise<void> {
+    return this.env.updateState(state, meta ?? null);
+  }
+
+  progress(meta: unknown): Promise<void> {
+    return this.env.updateState("PROGRESS", meta);
+  }
 }
 
 /** Positional args plus kwargs bound by parameter name, as Python would bind them. */

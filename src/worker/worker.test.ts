@@ -330,6 +330,17 @@ describe("worker on the embedded broker", () => {
     assert.deepEqual(seen.find((a) => a.length === 1), [failed.id]);
   });
 
+  test("a task sent from inside a task records its parent and root", async () => {
+    const { app, worker } = setup();
+    const child = app.task("t.child", (ctx) => ({ parentId: ctx.request.parentId, rootId: ctx.request.rootId }), { bind: true });
+    const parent = app.task("t.parent", async (ctx) => ({ id: ctx.request.id, child: (await child.delay()).id }), { bind: true });
+    await worker.start();
+    const top = await parent.delay();
+    const { id, child: childId } = await top.get({ timeout: 5 });
+    assert.equal(id, top.id);
+    assert.deepEqual(await app.asyncResult(childId).get({ timeout: 5 }), { parentId: top.id, rootId: top.id });
+  });
+
   test("stop lets running tasks finish and gives every unstarted message back", async () => {
     const { app, worker } = setup({}, { concurrency: 2, prefetchMultiplier: 2 });
     const finished: number[] = [];
