@@ -10,6 +10,8 @@ const loaders: Record<string, Loader> = {
   "memory:": async () => (await import("./memory/memory-broker.ts")).createMemoryBroker,
   "amqp:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
   "amqps:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
+  // kombu's name for its py-amqp transport; Celery's docs write `pyamqp://guest@localhost//`.
+  "pyamqp:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
   "redis:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "rediss:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "unix:": async () => (await import("./redis/broker.ts")).createRedisBroker,

@@ -1,3 +1,4 @@
+// Unit tests of AMQP URL parsing (kombu's reading of amqp://, amqps:// and pyamqp:// URLs) and of reconnect backoff.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseAmqpUrl } from "./amqp-url.ts";
@@ -23,8 +24,23 @@ test("credentials, ports and TLS defaults", () => {
   assert.equal(parseAmqpUrl("amqp://h/?connect_timeout=4").connectionTimeoutMs, 4000, "kombu's connect_timeout is seconds");
 });
 
+test("pyamqp:// (kombu's py-amqp transport name) parses as amqp://, as in Celery's tutorial URL", () => {
+  const url = parseAmqpUrl("pyamqp://guest@localhost//");
+  assert.deepEqual([url.tls, url.hostname, url.port, url.username, url.password, url.vhost], [false, "localhost", 5672, "guest", "guest", "/"]);
+  const full = parseAmqpUrl("pyamqp://worker:s3cret@mq.internal:5673/jobs?heartbeat=10");
+  assert.deepEqual([full.tls, full.hostname, full.port, full.username, full.password, full.vhost, full.heartbeatSeconds], [false, "mq.internal", 5673, "worker", "s3cret", "jobs", 10]);
+  assert.deepEqual(parseAmqpUrl("pyamqp://"), parseAmqpUrl("amqp://"));
+});
+
+test("a user without a password logs in with password guest, as kombu fills in each missing value", () => {
+  assert.equal(parseAmqpUrl("amqp://guest@localhost//").password, "guest");
+  assert.equal(parseAmqpUrl("amqp://user@h/v").password, "guest");
+  assert.equal(parseAmqpUrl("amqp://user:@h/v").password, "guest", "kombu treats an empty password as missing too");
+});
+
 test("bad URLs and unknown options fail at configuration time with the password masked", () => {
   assert.throws(() => parseAmqpUrl("redis://localhost"), ConfigError);
+  assert.throws(() => parseAmqpUrl("pyamqps://localhost"), /expected an amqp:\/\/, amqps:\/\/ or pyamqp:\/\/ URL/);
   assert.throws(() => parseAmqpUrl("amqp://u:secret@h/?hartbeat=5"), (error: Error) => error instanceof ConfigError && /hartbeat/.test(error.message) && !/secret/.test(error.message));
 });
 

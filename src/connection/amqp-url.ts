@@ -1,5 +1,6 @@
-// Parses Celery-style amqp:// and amqps:// broker URLs as kombu reads them: credentials, vhost (where
-// `amqp://host//` means "/"), TLS files and per-URL heartbeat and timeout overrides.
+// Parses Celery-style amqp://, amqps:// and pyamqp:// broker URLs as kombu reads them: credentials
+// (missing ones default to guest), vhost (where `amqp://host//` means "/"), TLS files and per-URL
+// heartbeat and timeout overrides.
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { ConfigError } from "../util/errors.ts";
@@ -28,9 +29,11 @@ const num = (url: string, key: string, value: string): number => {
 };
 
 /**
- * Parses an amqp:// or amqps:// URL the way kombu does. Example:
+ * Parses an amqp://, amqps:// or pyamqp:// URL the way kombu does. Example:
  * `parseAmqpUrl("amqps://user:pw@mq.example.com/prod?heartbeat=30&cafile=/etc/ca.pem")`.
- * Defaults: guest/guest, port 5672 (5671 for amqps), vhost "/".
+ * Defaults: user guest, password guest (also when only a user is given, as kombu fills in each missing
+ * value), port 5672 (5671 for amqps), vhost "/". pyamqp:// (kombu's name for its py-amqp transport,
+ * as in Celery's `pyamqp://guest@localhost//`) is amqp://.
  */
 export function parseAmqpUrl(url: string): AmqpUrl {
   let parsed: URL;
@@ -40,7 +43,9 @@ export function parseAmqpUrl(url: string): AmqpUrl {
     throw new ConfigError(`"${maskUrl(url)}" is not a valid AMQP URL; expected e.g. amqp://guest:guest@localhost:5672//`);
   }
   const tls = parsed.protocol === "amqps:";
-  if (!tls && parsed.protocol !== "amqp:") throw new ConfigError(`"${maskUrl(url)}": expected an amqp:// or amqps:// URL`);
+  if (!tls && parsed.protocol !== "amqp:" && parsed.protocol !== "pyamqp:") {
+    throw new ConfigError(`"${maskUrl(url)}": expected an amqp://, amqps:// or pyamqp:// URL`);
+  }
   // kombu strips exactly one leading slash: "//" -> "/", "/" or "" -> "/" (the default), "/%2F" -> "/".
   const rawVhost = parsed.pathname.startsWith("/") ? parsed.pathname.slice(1) : parsed.pathname;
   const vhost = rawVhost === "" ? "/" : decodeURIComponent(rawVhost);
@@ -49,7 +54,8 @@ export function parseAmqpUrl(url: string): AmqpUrl {
     hostname: parsed.hostname.replace(/^\[|\]$/g, "") || "localhost",
     port: parsed.port ? Number(parsed.port) : tls ? 5671 : 5672,
     username: parsed.username ? decodeURIComponent(parsed.username) : "guest",
-    password: parsed.password ? decodeURIComponent(parsed.password) : parsed.username ? "" : "guest",
+    // kombu replaces a missing or empty password with the transport default, so `pyamqp://guest@h//` logs in as guest/guest.
+    password: parsed.password ? decodeURIComponent(parsed.password) : "guest",
     vhost,
     tlsOptions: {},
   };

@@ -6,21 +6,21 @@ import { randomUUID } from "node:crypto";
 import { describeBrokerConformance } from "./broker.spec.ts";
 import { describeBackendConformance } from "./backend.spec.ts";
 import { RpcBackend } from "../../src/backend/rpc/rpc-backend.ts";
-import { AmqpBroker, type AmqpBrokerOptions } from "../../src/broker/amqp/amqp-broker.ts";
+import { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";
-import type { Broker } from "../../src/broker/broker.ts";
+import type { Broker, BrokerOptions } from "../../src/broker/broker.ts";
 
 export const AMQP_URL = process.env["CELERIAC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672//";
 const delayNamespace = `celeriac.test-delay.${randomUUID().slice(0, 8)}`;
 
-const options: AmqpBrokerOptions = {
+const options: BrokerOptions = {
   connectionMaxRetries: 3,
   connectionTimeoutMs: 5000,
   heartbeatSeconds: 30,
   visibilityTimeoutSeconds: 3600,
   log: () => undefined,
   // The spec checks priorities, which RabbitMQ only honours on x-max-priority queues.
-  amqp: { maxPriority: 10, delayNamespace },
+  transportOptions: { maxPriority: 10, delayNamespace },
 };
 
 describeBrokerConformance("amqp", {

@@ -11,7 +11,7 @@ import { wireMessage } from "../conformance/fixtures.ts";
 import { connectionsNamed } from "./rabbitmqctl.ts";
 
 const name = `celeriac-channels-${randomUUID().slice(0, 8)}`;
-const broker = new AmqpBroker(AMQP_URL, { ...brokerOptions(), connectionName: name });
+const broker = new AmqpBroker(AMQP_URL, brokerOptions({ connectionName: name }));
 const backend = new RpcBackend({ brokerUrl: AMQP_URL, replyTo: randomUUID(), resultExpiresSeconds: 86_400, connectionTimeoutMs: 5000, log: () => undefined });
 const queues = [0, 1, 2].map((i) => `channels-${i}-${randomUUID().slice(0, 8)}`);
 

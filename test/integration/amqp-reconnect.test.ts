@@ -12,7 +12,7 @@ import { closeConnection, connectionsNamed } from "./rabbitmqctl.ts";
 
 const name = `celeriac-reconnect-${randomUUID().slice(0, 8)}`;
 const logs: string[] = [];
-const broker = new AmqpBroker(AMQP_URL, { ...brokerOptions({}, logs), connectionName: name });
+const broker = new AmqpBroker(AMQP_URL, brokerOptions({ connectionName: name }, logs));
 const queues: string[] = [];
 
 before(async () => {

@@ -4,22 +4,26 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { randomUUID } from "node:crypto";
-import { AmqpBroker, type AmqpBrokerOptions } from "../../src/broker/amqp/amqp-broker.ts";
+import { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";
-import type { AmqpTransportOptions } from "../../src/broker/amqp/topology.ts";
+import type { AmqpTransportOptions } from "../../src/broker/amqp/transport-options.ts";
+import type { BrokerOptions } from "../../src/broker/broker.ts";
+import type { App } from "../../src/app/app.ts";
+import type { Worker } from "../../src/worker/worker.ts";
 
 export const AMQP_URL = process.env["CELERIAC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672//";
 export const PYTHON = "/usr/bin/python3";
 export const PY_DIR = fileURLToPath(new URL("./python-amqp/", import.meta.url));
 
-export function brokerOptions(amqp: Partial<AmqpTransportOptions> = {}, logs: string[] = []): AmqpBrokerOptions {
+/** BrokerOptions as the app builds them, with `transport` passed as brokerTransportOptions. */
+export function brokerOptions(transport: Partial<AmqpTransportOptions> = {}, logs: string[] = []): BrokerOptions {
   return {
     connectionMaxRetries: Infinity,
     connectionTimeoutMs: 10_000,
     heartbeatSeconds: 30,
     visibilityTimeoutSeconds: 3600,
     log: (level, message) => logs.push(`${level}: ${message}`),
-    amqp,
+    transportOptions: transport,
   };
 }
 
@@ -27,8 +31,18 @@ export function brokerOptions(amqp: Partial<AmqpTransportOptions> = {}, logs: st
 export const TEST_DELAY_NAMESPACE = `celeriac.test-delay.${randomUUID().slice(0, 8)}`;
 
 /** A broker with Celery's default queue flags (no x-arguments), so Python and we declare alike. */
-export function celeryCompatibleBroker(amqp: Partial<AmqpTransportOptions> = {}): AmqpBroker {
-  return new AmqpBroker(AMQP_URL, brokerOptions({ delayNamespace: TEST_DELAY_NAMESPACE, ...amqp }));
+export function celeryCompatibleBroker(transport: Partial<AmqpTransportOptions> = {}): AmqpBroker {
+  return new AmqpBroker(AMQP_URL, brokerOptions({ delayNamespace: TEST_DELAY_NAMESPACE, ...transport }));
+}
+
+/** After app-level tests: stops the workers, closes the apps, then deletes the queues with a broker of its own. */
+export async function closeAppsAndQueues(workers: readonly Worker[], apps: readonly App[], queues: readonly string[]): Promise<void> {
+  for (const worker of workers) await worker.stop();
+  for (const app of apps) await app.close();
+  const admin = celeryCompatibleBroker();
+  await admin.connect();
+  for (const queue of queues) await admin.deleteQueue(queue).catch(() => undefined);
+  await admin.close();
 }
 
 /** Deletes TEST_DELAY_NAMESPACE's ladder (after the tests of a file that parked messages). */

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createApp } from "../../src/app/app.ts";
 import { createWorker, type Worker } from "../../src/worker/worker.ts";
-import { AMQP_URL, celeryCompatibleBroker, runPython, startPythonWorker, stopPython } from "./amqp-helpers.ts";
+import { AMQP_URL, closeAppsAndQueues, runPython, startPythonWorker, stopPython } from "./amqp-helpers.ts";
 import { eventually } from "../conformance/fixtures.ts";
 
 const queues: string[] = [];
@@ -30,14 +30,7 @@ function newApp(acksLate = false) {
   return app;
 }
 
-after(async () => {
-  for (const worker of workers) await worker.stop();
-  for (const app of apps) await app.close();
-  const admin = celeryCompatibleBroker();
-  await admin.connect();
-  for (const q of queues) await admin.deleteQueue(q).catch(() => undefined);
-  await admin.close();
-});
+after(async () => closeAppsAndQueues(workers, apps, queues));
 
 test("a Python client's task runs on our worker and Python reads the result through rpc://", async () => {
   const queue = newQueue("py-client");

@@ -9,8 +9,9 @@ import type { BackendFactory, BackendOptions, ResultBackend, WaitOptions } from 
 import { isReady, type ResultRecord } from "../../protocol/result.ts";
 import { decodeResultMeta, encodeResultMeta } from "../../protocol/result-meta.ts";
 import { decodeBody, encodeBody } from "../../protocol/codecs.ts";
-import { leaseAmqpConnection, type AmqpConnectionLease, type SetupStep } from "../../connection/amqp.ts";
-import { ConfirmPublisher } from "../../connection/amqp-publisher.ts";
+import type { SetupStep } from "../../connection/amqp.ts";
+import { openAmqpSession, type AmqpSession } from "../../connection/amqp-session.ts";
+import type { ConfirmPublisher } from "../../connection/amqp-publisher.ts";
 import { ConfigError, ConnectionError } from "../../util/errors.ts";
 import { waitForEvent } from "../../util/wait.ts";
 import { schemeOf } from "../../util/url.ts";
@@ -30,8 +31,7 @@ export function rpcReplyBody(record: ResultRecord): Record<string, unknown> {
 }
 
 export class RpcBackend implements ResultBackend {
-  private lease: AmqpConnectionLease | null = null;
-  private publisher: ConfirmPublisher | null = null;
+  private session: AmqpSession | null = null;
   private channel: Channel | null = null;
   private removeSetup: (() => void) | null = null;
   private readonly latest = new Map<string, ResultRecord>();
@@ -40,29 +40,24 @@ export class RpcBackend implements ResultBackend {
   constructor(private readonly options: BackendOptions) {
     this.events.setMaxListeners(0);
     const scheme = schemeOf(options.brokerUrl);
-    if (scheme !== "amqp:" && scheme !== "amqps:") {
-      throw new ConfigError(`resultBackend rpc:// sends results over the broker and needs an amqp:// or amqps:// brokerUrl, got ${scheme}//`);
+    if (scheme !== "amqp:" && scheme !== "amqps:" && scheme !== "pyamqp:") {
+      throw new ConfigError(`resultBackend rpc:// sends results over the broker and needs an amqp://, amqps:// or pyamqp:// brokerUrl, got ${scheme}//`);
     }
     if (!options.replyTo) throw new ConfigError("resultBackend rpc:// needs a replyTo queue name (the app's oid)");
   }
 
   async connect(): Promise<void> {
-    if (this.lease) return;
-    const lease = leaseAmqpConnection(this.options.brokerUrl, {
+    if (this.session) return;
+    // These settings apply only when the backend is the connection's first holder; the app opens its
+    // broker first, so the broker's heartbeat, retries and connection name normally win.
+    const session = await openAmqpSession(this.options.brokerUrl, {
       heartbeatSeconds: 60,
       connectionTimeoutMs: this.options.connectionTimeoutMs,
       maxRetries: Infinity,
       log: this.options.log,
     });
-    try {
-      await lease.connection.open();
-    } catch (error) {
-      await lease.release();
-      throw error;
-    }
-    this.lease = lease;
-    this.publisher = new ConfirmPublisher(lease.connection, this.options.connectionTimeoutMs, this.options.log);
-    this.removeSetup = await lease.connection.addSetup(this.listen);
+    this.session = session;
+    this.removeSetup = await session.connection.addSetup(this.listen);
   }
 
   async store(record: ResultRecord): Promise<void> {
@@ -101,15 +96,14 @@ export class RpcBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    const lease = this.lease;
-    if (!lease) return;
-    this.lease = null;
+    const session = this.session;
+    if (!session) return;
+    this.session = null;
     this.removeSetup?.();
     await this.channel?.close().catch(() => undefined);
     this.channel = null;
-    await this.publisher?.close();
     this.events.removeAllListeners();
-    await lease.release();
+    await session.close();
   }
 
   /** (Re)declares the reply queue with Celery's flags and consumes it; runs after every reconnection. */
@@ -167,8 +161,8 @@ export class RpcBackend implements ResultBackend {
   }
 
   private requirePublisher(): ConfirmPublisher {
-    if (!this.lease || !this.publisher) throw new ConnectionError("the rpc result backend is not connected; call connect() first");
-    return this.publisher;
+    if (!this.session) throw new ConnectionError("the rpc result backend is not connected; call connect() first");
+    return this.session.publisher;
   }
 }
 

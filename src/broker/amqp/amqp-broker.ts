@@ -1,52 +1,39 @@
-// The RabbitMQ broker (`amqp://`, `amqps://`): Celery's topology and message properties, publisher
-// confirms, delays parked in the broker, and recovery of topology and consumers after a reconnect.
-// Channels are fixed whatever the concurrency: declarations, publishing, one per consume() call, control.
-import type { Channel, ConsumeMessage } from "amqplib";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, Delivery, DeliveryHandler, PublishOptions } from "../broker.ts";
+// The RabbitMQ broker (`amqp://`, `amqps://`, `pyamqp://`): Celery's topology and message properties,
+// publisher confirms, delays parked in the broker, and recovery of topology and consumers after a
+// reconnect. Channels are fixed whatever the concurrency: declarations, publishing, one per consume()
+// call (consumer.ts), control. Settings come from the app's brokerTransportOptions (transport-options.ts).
+import type { Channel } from "amqplib";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
-import { fromAmqpMessage, isDeathHeader, toAmqpProperties } from "../../protocol/amqp-properties.ts";
-import { leaseAmqpConnection, type AmqpConnectionLease, type SetupStep } from "../../connection/amqp.ts";
-import { ConfirmPublisher } from "../../connection/amqp-publisher.ts";
+import { toAmqpProperties } from "../../protocol/amqp-properties.ts";
+import type { SetupStep } from "../../connection/amqp.ts";
+import { openAmqpSession, type AmqpSession } from "../../connection/amqp-session.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { bindDelayDestination, declareDelayTopology, delayRoutingKey, entryExchange, type DelayTopologyOptions } from "./delay.ts";
 import { ControlSubscription, encodeControl, PIDBOX_EXCHANGE } from "./control.ts";
-import { DEFAULT_TRANSPORT_OPTIONS, declareDeadLetter, declareTaskQueue, explainDeclareError, validateTransportOptions, type AmqpTransportOptions } from "./topology.ts";
-
-/** BrokerOptions plus the RabbitMQ settings (each defaults as in DEFAULT_TRANSPORT_OPTIONS). */
-export interface AmqpBrokerOptions extends BrokerOptions {
-  amqp?: Partial<AmqpTransportOptions>;
-  /** Connection name shown by RabbitMQ (`client_properties.connection_name`). Default "celeriac pid <pid>". */
-  connectionName?: string;
-}
-
-interface ConsumerState {
-  queues: readonly string[];
-  handler: DeliveryHandler;
-  prefetch: number;
-  channel: Channel | null;
-  active: boolean;
-  unsettled: number;
-}
+import { declareDeadLetter, declareTaskQueue, explainDeclareError } from "./topology.ts";
+import { QueueConsumer } from "./consumer.ts";
+import { parseTransportOptions, type AmqpTransportOptions } from "./transport-options.ts";
 
 export class AmqpBroker implements Broker {
   readonly capabilities: BrokerCapabilities;
-  readonly transport: AmqpTransportOptions;
-  private lease: AmqpConnectionLease | null = null;
-  private publisher: ConfirmPublisher | null = null;
+  /** The validated brokerTransportOptions, defaults filled in. */
+  readonly transport: Readonly<AmqpTransportOptions>;
+  private session: AmqpSession | null = null;
   private adminChannel: Channel | null = null;
   private adminOpening: Promise<Channel> | null = null;
   private removeSetup: (() => void) | null = null;
   private readonly declared = new Set<string>();
   private readonly delayBound = new Set<string>();
   private delayDeclared = false;
-  private readonly consumers = new Set<ConsumerState>();
+  private readonly consumers = new Set<QueueConsumer>();
   private control: ControlSubscription | null = null;
 
   constructor(
     private readonly url: string,
-    private readonly options: AmqpBrokerOptions,
+    private readonly options: BrokerOptions,
   ) {
-    this.transport = validateTransportOptions({ ...DEFAULT_TRANSPORT_OPTIONS, ...options.amqp });
+    this.transport = parseTransportOptions(options.transportOptions);
     this.capabilities = { nativeDelay: true, priorities: this.transport.maxPriority !== null, confirms: true, control: true };
   }
 
@@ -55,23 +42,16 @@ export class AmqpBroker implements Broker {
   }
 
   async connect(): Promise<void> {
-    if (this.lease) return;
-    const lease = leaseAmqpConnection(this.url, {
+    if (this.session) return;
+    const session = await openAmqpSession(this.url, {
       heartbeatSeconds: this.options.heartbeatSeconds,
       connectionTimeoutMs: this.options.connectionTimeoutMs,
       maxRetries: this.options.connectionMaxRetries,
       log: this.options.log,
-      ...(this.options.connectionName ? { connectionName: this.options.connectionName } : {}),
+      ...(this.transport.connectionName !== null ? { connectionName: this.transport.connectionName } : {}),
     });
-    try {
-      await lease.connection.open();
-    } catch (error) {
-      await lease.release();
-      throw error;
-    }
-    this.lease = lease;
-    this.publisher = new ConfirmPublisher(lease.connection, this.options.connectionTimeoutMs, this.options.log);
-    this.removeSetup = await lease.connection.addSetup(this.restore);
+    this.session = session;
+    this.removeSetup = await session.connection.addSetup(this.restore);
     const admin = await this.admin();
     await declareDeadLetter(admin, this.transport);
   }
@@ -87,7 +67,7 @@ export class AmqpBroker implements Broker {
   }
 
   async publish(queue: string, message: WireMessage, options: PublishOptions = {}): Promise<void> {
-    const publisher = this.requirePublisher();
+    const publisher = this.requireSession().publisher;
     const properties = toAmqpProperties(message);
     const content = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
     const delayMs = options.notBefore === undefined ? 0 : options.notBefore - Date.now();
@@ -104,26 +84,24 @@ export class AmqpBroker implements Broker {
   }
 
   async consume(queues: readonly string[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
-    const model = await this.requireLease().connection.ready();
-    const state: ConsumerState = { queues, handler, prefetch: Math.max(1, options.prefetch), channel: null, active: true, unsettled: 0 };
-    this.consumers.add(state);
+    const connection = this.requireSession().connection;
+    const model = await connection.ready();
+    const consumer = new QueueConsumer(connection, queues, handler, {
+      prefetch: Math.max(1, options.prefetch),
+      globalPrefetch: this.transport.queueType === "classic",
+      log: this.options.log,
+    });
+    this.consumers.add(consumer);
     try {
-      await this.startConsumer(state, await model.createChannel());
+      await consumer.start(await model.createChannel());
     } catch (error) {
-      this.consumers.delete(state);
+      this.consumers.delete(consumer);
       throw error;
     }
     return {
       cancel: async () => {
-        if (!state.active) return;
-        state.active = false;
-        this.consumers.delete(state);
-        const channel = state.channel;
-        if (!channel) return;
-        const tags = (channel as Channel & { consumerTags?: string[] }).consumerTags ?? [];
-        for (const tag of tags) await channel.cancel(tag).catch(() => undefined);
-        // Deliveries already received stay settleable: the channel closes when the last one settles.
-        if (state.unsettled === 0) await channel.close().catch(() => undefined);
+        this.consumers.delete(consumer);
+        await consumer.cancel();
       },
     };
   }
@@ -162,7 +140,7 @@ export class AmqpBroker implements Broker {
     const admin = await this.admin();
     await admin.assertExchange(PIDBOX_EXCHANGE, "fanout", { durable: false });
     // Same headers as kombu's Mailbox._publish; not mandatory: no listener is not an error.
-    await this.requirePublisher().publish({ exchange: PIDBOX_EXCHANGE, routingKey: "", mandatory: false }, encodeControl(message), {
+    await this.requireSession().publisher.publish({ exchange: PIDBOX_EXCHANGE, routingKey: "", mandatory: false }, encodeControl(message), {
       contentType: "application/json",
       contentEncoding: "utf-8",
       headers: { clock: { "!": "int", value: 1 }, expires: { "!": "int", value: 0 } },
@@ -174,7 +152,7 @@ export class AmqpBroker implements Broker {
   async onControl(listener: (message: ControlMessage) => void): Promise<() => Promise<void>> {
     if (!this.control) {
       const control = new ControlSubscription(this.options.log);
-      const model = await this.requireLease().connection.ready();
+      const model = await this.requireSession().connection.ready();
       await control.start(await model.createChannel());
       this.control = control;
     }
@@ -190,22 +168,17 @@ export class AmqpBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    const lease = this.lease;
-    if (!lease) return;
-    this.lease = null;
+    const session = this.session;
+    if (!session) return;
+    this.session = null;
     this.removeSetup?.();
-    for (const state of this.consumers) {
-      state.active = false;
-      // Closing the channel hands its unacked deliveries back to the queue (AMQP semantics).
-      await state.channel?.close().catch(() => undefined);
-    }
+    for (const consumer of this.consumers) await consumer.close();
     this.consumers.clear();
     await this.control?.stop();
     this.control = null;
-    await this.publisher?.close();
     await this.adminChannel?.close().catch(() => undefined);
     this.adminChannel = null;
-    await lease.release();
+    await session.close();
   }
 
   /** After a reconnection: redeclare what this broker declared, then resume its consumers. */
@@ -219,7 +192,7 @@ export class AmqpBroker implements Broker {
       for (const queue of this.delayBound) await bindDelayDestination(channel, this.delayOptions, queue);
       await channel.close();
     }
-    for (const state of this.consumers) if (state.active) await this.startConsumer(state, await model.createChannel());
+    for (const consumer of this.consumers) if (consumer.active) await consumer.start(await model.createChannel());
     if (this.control) await this.control.start(await model.createChannel());
   };
 
@@ -234,78 +207,9 @@ export class AmqpBroker implements Broker {
     this.delayBound.add(queue);
   }
 
-  private async startConsumer(state: ConsumerState, channel: Channel): Promise<void> {
-    state.channel = channel;
-    state.unsettled = 0;
-    channel.on("error", (error: Error) => this.options.log("warn", `consumer channel error: ${error.message}`));
-    const generation = this.requireLease().connection.generation;
-    channel.on("close", () => {
-      // A channel closed by the server while the connection lives (e.g. RabbitMQ's consumer timeout, a
-      // deleted queue): resume on a new channel. After a connection loss, restore() does it instead.
-      setTimeout(() => {
-        const lease = this.lease;
-        if (!lease || !state.active || state.channel !== channel || lease.connection.generation !== generation || !lease.connection.connected) return;
-        this.options.log("warn", `consumer channel for ${state.queues.join(", ")} closed by the server; resuming`);
-        lease.connection
-          .ready()
-          .then(async (model) => this.startConsumer(state, await model.createChannel()))
-          .catch((error: Error) => this.options.log("error", `cannot resume consuming: ${error.message}`));
-      }, 250).unref();
-    });
-    // Classic queues: one limit shared by every queue of this consume() call (Celery sets global QoS on
-    // RabbitMQ). Quorum queues refuse global QoS, so there the limit applies per queue.
-    await channel.prefetch(state.prefetch, this.transport.queueType === "classic");
-    const tags: string[] = [];
-    for (const queue of state.queues) {
-      const reply = await channel.consume(queue, (raw) => this.onMessage(state, channel, queue, raw));
-      tags.push(reply.consumerTag);
-    }
-    (channel as Channel & { consumerTags?: string[] }).consumerTags = tags;
-  }
-
-  private onMessage(state: ConsumerState, channel: Channel, queue: string, raw: ConsumeMessage | null): void {
-    if (!raw) {
-      // basic.cancel from the server: the queue was deleted or its leader moved; we resume on reconnect.
-      this.options.log("warn", `RabbitMQ cancelled the consumer of queue "${queue}"`);
-      return;
-    }
-    const message = fromAmqpMessage(raw.content, raw.properties);
-    for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
-    state.unsettled++;
-    let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
-      settled = true;
-      state.unsettled--;
-      if (state.channel !== channel) {
-        // The channel died with the connection: RabbitMQ already requeued this message.
-        this.options.log("warn", `a delivery from "${queue}" could not be settled: its channel closed (the broker redelivers it)`);
-        return;
-      }
-      try {
-        action();
-      } catch (error) {
-        this.options.log("warn", `settling a delivery from "${queue}" failed: ${(error as Error).message}`);
-      }
-      if (!state.active && state.unsettled === 0) channel.close().catch(() => undefined);
-    };
-    const delivery: Delivery = {
-      message,
-      queue,
-      redelivered: raw.fields.redelivered,
-      ack: async () => settle(() => channel.ack(raw)),
-      reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
-    };
-    try {
-      state.handler(delivery);
-    } catch (error) {
-      this.options.log("error", `delivery handler threw: ${(error as Error).message}`);
-    }
-  }
-
   private async admin(): Promise<Channel> {
     if (this.adminChannel) return this.adminChannel;
-    const connection = this.requireLease().connection;
+    const connection = this.requireSession().connection;
     this.adminOpening ??= (async () => {
       const channel = await (await connection.ready()).createChannel();
       // A failed declare or check (404, 406) closes the channel; the next call opens a fresh one.
@@ -319,18 +223,16 @@ export class AmqpBroker implements Broker {
     return this.adminOpening;
   }
 
-  private requireLease(): AmqpConnectionLease {
-    if (!this.lease) throw new ConnectionError("the AMQP broker is not connected; call connect() first");
-    return this.lease;
-  }
-
-  private requirePublisher(): ConfirmPublisher {
-    this.requireLease();
-    return this.publisher as ConfirmPublisher;
+  private requireSession(): AmqpSession {
+    if (!this.session) throw new ConnectionError("the AMQP broker is not connected; call connect() first");
+    return this.session;
   }
 }
 
-/** BrokerFactory for amqp:// and amqps://. Example: `createAmqpBroker("amqp://guest:guest@localhost:5672//", options)`. */
+/**
+ * BrokerFactory for amqp://, amqps:// and pyamqp://. Example:
+ * `createAmqpBroker("amqp://guest:guest@localhost:5672//", { ...options, transportOptions: { maxPriority: 10 } })`.
+ */
 export function createAmqpBroker(url: string, options: BrokerOptions): AmqpBroker {
   return new AmqpBroker(url, options);
 }

@@ -4,54 +4,7 @@
 // defaults here must stay Celery's: no x-arguments unless an option asks for them.
 import type { Channel } from "amqplib";
 import { ConfigError } from "../../util/errors.ts";
-
-/** RabbitMQ-specific broker settings (Celery's broker_transport_options / task_queues equivalents). */
-export interface AmqpTransportOptions {
-  /** Declare task queues with x-max-priority (Celery's `task_queue_max_priority`). Default null: none. */
-  maxPriority: number | null;
-  /**
-   * "classic" (Celery's default): single node, priorities, global prefetch; right for one broker node
-   * and for queues shared with Python workers that declare them classic. "quorum": replicated (Raft)
-   * and poison-safe (deliveryLimit), for a RabbitMQ cluster where losing a node must not lose tasks;
-   * no priorities and per-queue prefetch only. Every producer and worker must agree, or RabbitMQ
-   * answers 406 (Python: `Queue(..., queue_arguments={"x-queue-type": "quorum"})`).
-   */
-  queueType: "classic" | "quorum";
-  /** Quorum only: x-delivery-limit, after which a message that keeps coming back is dropped or dead-lettered. */
-  deliveryLimit: number | null;
-  /** Fanout exchange that rejected (requeue: false), expired and over-limit messages go to. Default null. */
-  deadLetterExchange: string | null;
-  /** Durable queue bound to deadLetterExchange, so dead letters are kept for inspection. Default null. */
-  deadLetterQueue: string | null;
-  /** Prefix of the delay ladder (see delay.ts). Default "celeriac.delay". */
-  delayNamespace: string;
-}
-
-export const DEFAULT_TRANSPORT_OPTIONS: AmqpTransportOptions = {
-  maxPriority: null,
-  queueType: "classic",
-  deliveryLimit: null,
-  deadLetterExchange: null,
-  deadLetterQueue: null,
-  delayNamespace: "celeriac.delay",
-};
-
-/** Checks option combinations RabbitMQ would refuse, at creation rather than at first declare. */
-export function validateTransportOptions(options: AmqpTransportOptions): AmqpTransportOptions {
-  if (options.maxPriority !== null && (!Number.isInteger(options.maxPriority) || options.maxPriority < 1 || options.maxPriority > 255)) {
-    throw new ConfigError(`amqp.maxPriority must be an integer from 1 to 255 (Celery recommends 10), got ${options.maxPriority}`);
-  }
-  if (options.queueType === "quorum" && options.maxPriority !== null) {
-    throw new ConfigError("amqp.maxPriority cannot be combined with quorum queues (RabbitMQ 3.10 quorum queues have no priorities)");
-  }
-  if (options.deliveryLimit !== null && options.queueType !== "quorum") {
-    throw new ConfigError("amqp.deliveryLimit needs queueType \"quorum\" (x-delivery-limit is a quorum queue feature)");
-  }
-  if (options.deadLetterQueue !== null && options.deadLetterExchange === null) {
-    throw new ConfigError("amqp.deadLetterQueue needs amqp.deadLetterExchange");
-  }
-  return Object.freeze({ ...options });
-}
+import type { AmqpTransportOptions } from "./transport-options.ts";
 
 /** The x-arguments of a task queue under these options (empty by default, as Celery declares). */
 export function queueArguments(options: AmqpTransportOptions): Record<string, unknown> {
@@ -85,7 +38,7 @@ export function explainDeclareError(queue: string, error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
   if (/PRECONDITION_FAILED/.test(message)) {
     return new ConfigError(
-      `queue "${queue}" already exists on RabbitMQ with other settings (${message}); use the same amqp options as the code that declared it (Celery declares durable queues without arguments) or delete the queue`,
+      `queue "${queue}" already exists on RabbitMQ with other settings (${message}); use the same brokerTransportOptions (maxPriority, queueType, deliveryLimit, deadLetterExchange) as the code that declared it (Celery declares durable queues without arguments) or delete the queue`,
     );
   }
   return error instanceof Error ? error : new Error(message);

@@ -1,0 +1,118 @@
+// One consume() call on RabbitMQ: a channel of its own consuming every requested queue under one prefetch
+// limit, deliveries turned into settle-once Delivery objects, and the channel reopened when the server
+// closes it (consumer timeout, deleted queue) while the connection lives.
+import type { Channel, ConsumeMessage } from "amqplib";
+import type { Delivery, DeliveryHandler } from "../broker.ts";
+import type { AmqpConnection } from "../../connection/amqp.ts";
+import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
+
+type Log = (level: "info" | "warn" | "error", message: string) => void;
+
+export interface QueueConsumerOptions {
+  /** At most this many unsettled deliveries on the channel. */
+  prefetch: number;
+  /**
+   * Classic queues: one limit shared by every queue of the consume() call (Celery sets global QoS on
+   * RabbitMQ). Quorum queues refuse global QoS, so there the limit applies per queue.
+   */
+  globalPrefetch: boolean;
+  log: Log;
+}
+
+export class QueueConsumer {
+  private channel: Channel | null = null;
+  private tags: string[] = [];
+  private unsettled = 0;
+  /** False once cancelled or closed: no resuming, and the channel closes when the last delivery settles. */
+  active = true;
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    readonly queues: readonly string[],
+    private readonly handler: DeliveryHandler,
+    private readonly options: QueueConsumerOptions,
+  ) {}
+
+  /** Consumes on `channel`; called at consume() and, with a fresh channel, after every reconnection. */
+  async start(channel: Channel): Promise<void> {
+    this.channel = channel;
+    this.unsettled = 0;
+    this.tags = [];
+    channel.on("error", (error: Error) => this.options.log("warn", `consumer channel error: ${error.message}`));
+    const generation = this.connection.generation;
+    channel.on("close", () => {
+      // A channel closed by the server while the connection lives (e.g. RabbitMQ's consumer timeout, a
+      // deleted queue): resume on a new channel. After a connection loss, the broker's restore step does it.
+      setTimeout(() => {
+        if (!this.active || this.channel !== channel || this.connection.generation !== generation || !this.connection.connected) return;
+        this.options.log("warn", `consumer channel for ${this.queues.join(", ")} closed by the server; resuming`);
+        this.connection
+          .ready()
+          .then(async (model) => this.start(await model.createChannel()))
+          .catch((error: Error) => this.options.log("error", `cannot resume consuming: ${error.message}`));
+      }, 250).unref();
+    });
+    await channel.prefetch(this.options.prefetch, this.options.globalPrefetch);
+    for (const queue of this.queues) {
+      const reply = await channel.consume(queue, (raw) => this.onMessage(channel, queue, raw));
+      if (this.channel === channel) this.tags.push(reply.consumerTag);
+    }
+  }
+
+  /** Stops new deliveries; those already received stay settleable and the channel closes after the last. */
+  async cancel(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    const channel = this.channel;
+    if (!channel) return;
+    for (const tag of this.tags) await channel.cancel(tag).catch(() => undefined);
+    if (this.unsettled === 0) await channel.close().catch(() => undefined);
+  }
+
+  /** Closes the channel now: RabbitMQ hands its unacked deliveries back to the queue (AMQP semantics). */
+  async close(): Promise<void> {
+    this.active = false;
+    await this.channel?.close().catch(() => undefined);
+  }
+
+  private onMessage(channel: Channel, queue: string, raw: ConsumeMessage | null): void {
+    if (!raw) {
+      // basic.cancel from the server: the queue was deleted or its leader moved; we resume on reconnect.
+      this.options.log("warn", `RabbitMQ cancelled the consumer of queue "${queue}"`);
+      return;
+    }
+    const message = fromAmqpMessage(raw.content, raw.properties);
+    for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
+    this.unsettled++;
+    let settled = false;
+    const settle = (action: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (this.channel !== channel) {
+        // The channel died with the connection: RabbitMQ already requeued this message. It is not
+        // counted against the new channel, whose count started at zero.
+        this.options.log("warn", `a delivery from "${queue}" could not be settled: its channel closed (the broker redelivers it)`);
+        return;
+      }
+      this.unsettled--;
+      try {
+        action();
+      } catch (error) {
+        this.options.log("warn", `settling a delivery from "${queue}" failed: ${(error as Error).message}`);
+      }
+      if (!this.active && this.unsettled === 0) channel.close().catch(() => undefined);
+    };
+    const delivery: Delivery = {
+      message,
+      queue,
+      redelivered: raw.fields.redelivered,
+      ack: async () => settle(() => channel.ack(raw)),
+      reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
+    };
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      this.options.log("error", `delivery handler threw: ${(error as Error).message}`);
+    }
+  }
+}
