@@ -1,5 +1,6 @@
 // Measures Redis memory per queued task (INFO memory used_memory delta over N LPUSHed add(i, i) calls):
-// Celery 5.2.6's own envelope (the captured fixture, fresh ids per message) against ours.
+// Celery 5.2.6's own envelope (the captured fixture, fresh ids per message) against both of our formats,
+// the kombu-compatible envelope (messageFormat "celery") and the compact one (messageFormat "compact").
 // Run: node --import tsx bench/redis-memory.ts [count=100000] [db=14]   (FLUSHES that db)
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -57,17 +58,20 @@ await measure("celery 5.2.6 envelope (fixture, fresh uuids)", async () => {
   }
 });
 
-const broker = createRedisBroker(`redis://127.0.0.1:6379/${db}`, {
-  connectionMaxRetries: 3, connectionTimeoutMs: 5000, heartbeatSeconds: 0, visibilityTimeoutSeconds: 3600, log: () => undefined,
-});
-await broker.connect();
-await measure("celeriac kombu-compatible envelope", async () => {
-  for (let start = 0; start < count; start += 1000) {
-    const batch: Promise<void>[] = [];
-    for (let i = start; i < Math.min(count, start + 1000); i++) batch.push(broker.publish("celery", encodeTaskMessage(addCall(i))));
-    await Promise.all(batch);
-  }
-});
-await broker.close();
+for (const format of ["celery", "compact"] as const) {
+  const broker = createRedisBroker(`redis://127.0.0.1:6379/${db}`, {
+    connectionMaxRetries: 3, connectionTimeoutMs: 5000, heartbeatSeconds: 0, visibilityTimeoutSeconds: 3600, log: () => undefined,
+    transportOptions: { messageFormat: format },
+  });
+  await broker.connect();
+  await measure(`celeriac messageFormat "${format}"${format === "celery" ? " (kombu envelope, Python workers read it)" : " (Celeriac workers only)"}`, async () => {
+    for (let start = 0; start < count; start += 1000) {
+      const batch: Promise<void>[] = [];
+      for (let i = start; i < Math.min(count, start + 1000); i++) batch.push(broker.publish("celery", encodeTaskMessage(addCall(i))));
+      await Promise.all(batch);
+    }
+  });
+  await broker.close();
+}
 await admin.flushdb();
 await admin.quit();

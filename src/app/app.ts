@@ -10,11 +10,12 @@ import { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import { CeleriacError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { signature } from "../protocol/signature.ts";
+import type { TaskMessage } from "../protocol/message.ts";
 import { configFromEnv, resolveConfig, type Config } from "./config.ts";
 import { TypedEvents } from "./events.ts";
 import { NotRegistered } from "./errors.ts";
 import { runEagerly } from "./eager.ts";
-import { buildMessage, publishMessage, queueFor, type Call } from "./producer.ts";
+import { buildMessage, publishMessage, publishMessages, queueFor, type Call } from "./producer.ts";
 import { AsyncResult, type ResultSource } from "./result.ts";
 import type { AnyTask, BoundTaskFunction, CallOptions, Task, TaskContext, TaskFunction } from "./task.ts";
 import { resolveTaskOptions, type TaskOptions } from "./task-options.ts";
@@ -75,6 +76,7 @@ export class App {
       options: resolved,
       delay: (...args) => this.send({ name, args, options: {}, taskOptions: resolved }, task),
       applyAsync: (args, callOptions = {}) => this.send({ name, args: args ?? [], options: callOptions, taskOptions: resolved }, task),
+      applyMany: (argsList, callOptions = {}) => this.sendMany(argsList.map((args) => ({ name, args, options: callOptions, taskOptions: resolved })), task),
       s: (...args) => signature(name, args),
       si: (...args) => ({ ...signature(name, args), immutable: true }),
       run: async (ctx: TaskContext, args: unknown[]) => (resolved.bind ? invoke(ctx, ...args) : invoke(...args)),
@@ -178,10 +180,39 @@ export class App {
       await runEagerly(task, message, { store: this.eagerStore, config: this.config, hostname: this.hostname, queue });
       return new AsyncResult(message.id, async () => this.eagerSource());
     }
+    // Broker first: on AMQP an rpc:// backend shares its connection, whose heartbeat, retries and name
+    // come from whoever opens it, and those are the broker's settings (brokerHeartbeat, brokerTransportOptions).
+    const broker = await this.getBroker();
     if (repliesToSender(this.config.resultBackend) && !message.ignoreResult) await this.getBackend();
-    await publishMessage(await this.getBroker(), queue, message);
+    await publishMessage(broker, queue, message);
     this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
     return new AsyncResult(message.id, () => this.resultSource());
+  }
+
+  private async sendMany(calls: readonly Call[], task: AnyTask | undefined): Promise<AsyncResult<unknown>[]> {
+    if (calls.length > 1 && calls.some((call) => call.options.taskId !== undefined)) {
+      throw new CeleriacError("INVALID_OPTION", "applyMany: taskId cannot be given for more than one call (task ids must differ)");
+    }
+    if (this.config.taskAlwaysEager && task) {
+      const results: AsyncResult<unknown>[] = [];
+      for (const call of calls) results.push(await this.send(call, task));
+      return results;
+    }
+    const messages = calls.map((call) => buildMessage(call, this.config, this.oid));
+    const byQueue = new Map<string, TaskMessage[]>();
+    calls.forEach((call, i) => {
+      const queue = queueFor(call, this.config);
+      const batch = byQueue.get(queue) ?? [];
+      if (batch.length === 0) byQueue.set(queue, batch);
+      batch.push(messages[i] as TaskMessage);
+    });
+    if (repliesToSender(this.config.resultBackend) && messages.some((message) => !message.ignoreResult)) await this.getBackend();
+    const broker = await this.getBroker();
+    for (const [queue, batch] of byQueue) {
+      await publishMessages(broker, queue, batch);
+      for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
+    }
+    return messages.map((message) => new AsyncResult(message.id, () => this.resultSource()));
   }
 
   private async resultSource(): Promise<ResultSource | null> {

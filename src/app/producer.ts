@@ -65,6 +65,13 @@ export function buildMessage(call: Call, config: Readonly<Config>, replyTo: stri
   };
 }
 
+/** Encode and publish messages to one queue: in one batch when the broker has publishMany, else one by one. */
+export async function publishMessages(broker: Broker, queue: string, messages: readonly TaskMessage[]): Promise<void> {
+  const wires = messages.map((message) => encodeTaskMessage(message));
+  if (broker.publishMany) return broker.publishMany(queue, wires);
+  for (const wire of wires) await broker.publish(queue, wire);
+}
+
 /** Encode and publish a message to its queue. */
 export async function publishMessage(broker: Broker, queue: string, message: TaskMessage): Promise<void> {
   await broker.publish(queue, encodeTaskMessage(message));

@@ -87,6 +87,14 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> {
   delay(...args: A): Promise<AsyncResult<R>>;
   /** Send the task with options. Example: `await add.applyAsync([2, 3], { countdown: 10 })`. */
   applyAsync(args: A, options?: CallOptions): Promise<AsyncResult<R>>;
+  /**
+   * Send many calls at once, one per element of `argsList`, with the same options: every message is
+   * encoded first, then published in one batch where the broker can (Redis: one pipeline of LPUSHes),
+   * in order. The messages are the ones `applyAsync` would send, so any Celery worker consumes them.
+   * `taskId` is refused for more than one call (ids must differ).
+   * Example: `const results = await add.applyMany([[1, 2], [3, 4]]); await results[0].get();`
+   */
+  applyMany(argsList: readonly A[], options?: CallOptions): Promise<AsyncResult<R>[]>;
   /** A signature of this task with (some of) its arguments, for link/linkError. */
   s(...args: unknown[]): Signature;
   /** An immutable signature: the parent's result is not prepended. */

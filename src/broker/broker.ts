@@ -58,6 +58,12 @@ export interface Broker {
   /** Make sure a queue exists (idempotent). */
   declareQueue(queue: string): Promise<void>;
   publish(queue: string, message: WireMessage, options?: PublishOptions): Promise<void>;
+  /**
+   * Publish many messages to one queue in as few round trips as the broker allows, in order (each is
+   * delivered as if published one by one, priorities respected). Optional: callers fall back to
+   * publish() in a loop. Resolves once the broker has stored every message.
+   */
+  publishMany?(queue: string, messages: readonly WireMessage[]): Promise<void>;
   consume(queues: readonly string[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer>;
   /** Remove every waiting message of a queue; returns how many were removed. */
   purge(queue: string): Promise<number>;

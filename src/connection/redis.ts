@@ -6,6 +6,8 @@
 // only while idle), and one subscriber connection per server (result pub/sub and control broadcasts
 // multiplexed; pub/sub ignores the db). A worker whose broker and backend share a server and db holds
 // at most 3; a producer holds 1, plus the subscriber while it waits on results.
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { Redis, type RedisOptions } from "ioredis";
 import { ConfigError, ConnectionError } from "../util/errors.ts";
 import { maskUrl } from "../util/url.ts";
@@ -18,8 +20,13 @@ export interface RedisTarget {
   username?: string;
   password?: string;
   db: number;
-  /** rediss://: TLS; `rejectUnauthorized` is false only for `ssl_cert_reqs=CERT_NONE`/`none`. */
-  tls?: { rejectUnauthorized: boolean; servername?: string };
+  /**
+   * rediss://: TLS. `rejectUnauthorized` is false only for `ssl_cert_reqs=CERT_NONE`/`none`; `ca`, `cert`
+   * and `key` come from the files named by `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (redis-py's names).
+   */
+  tls?: RedisTls;
+  /** The TLS settings as given (shared connections are only shared between identical ones). */
+  tlsId?: string;
   /** The URL with its password masked, for logs. */
   display: string;
 }
@@ -46,8 +53,9 @@ function parseDb(raw: string | null | undefined, url: string): number {
 
 /**
  * Reads a Redis URL. Example: `parseRedisUrl("redis://user:pass@host:6380/2")`.
- * Forms: `redis://[[user]:pass@]host[:port][/db]`, `rediss://...` (TLS, `?ssl_cert_reqs=CERT_NONE` to
- * skip verification), and sockets `unix:///path?db=N`, `redis+socket:///path?virtual_host=N`
+ * Forms: `redis://[[user]:pass@]host[:port][/db]`, `rediss://...` (TLS: `?ssl_cert_reqs=CERT_NONE` to
+ * skip verification, `ssl_ca_certs=<CA file>` to trust a private CA, `ssl_certfile`/`ssl_keyfile` for a
+ * client certificate), and sockets `unix:///path?db=N`, `redis+socket:///path?virtual_host=N`
  * (kombu's spelling), `socket:///path`. The db defaults to 0 and the port to 6379.
  */
 export function parseRedisUrl(url: string): RedisTarget {
@@ -85,15 +93,47 @@ export function parseRedisUrl(url: string): RedisTarget {
   const password = parsed.password ? decodeURIComponent(parsed.password) : query.get("password");
   if (password) target.password = password;
   if (scheme === "rediss:") {
-    const reqs = (query.get("ssl_cert_reqs") ?? "").toLowerCase();
-    target.tls = { rejectUnauthorized: !(reqs === "cert_none" || reqs === "none"), servername: target.host as string };
+    target.tls = parseTls(query, target.host as string, display);
+    target.tlsId = JSON.stringify([query.get("ssl_cert_reqs"), ...Object.keys(TLS_FILES).map((option) => query.get(option))]);
   }
   return target;
 }
 
+export interface RedisTls {
+  rejectUnauthorized: boolean;
+  servername?: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** The TLS query options of a rediss:// URL, as redis-py and Celery spell them. */
+const TLS_FILES = { ssl_ca_certs: "ca", ssl_certfile: "cert", ssl_keyfile: "key" } as const;
+
+function parseTls(query: URLSearchParams, host: string, display: string): RedisTls {
+  const reqs = (query.get("ssl_cert_reqs") ?? "").toLowerCase();
+  if (reqs !== "" && !["cert_none", "none", "cert_optional", "optional", "cert_required", "required"].includes(reqs)) {
+    throw new ConfigError(`"${display}": ssl_cert_reqs must be CERT_REQUIRED (the default), CERT_OPTIONAL or CERT_NONE, not "${query.get("ssl_cert_reqs")}"`);
+  }
+  // In a client, Python's CERT_OPTIONAL verifies like CERT_REQUIRED; only CERT_NONE skips verification.
+  const tls: RedisTls = { rejectUnauthorized: !(reqs === "cert_none" || reqs === "none") };
+  // An IP address is checked against the certificate's IP SANs; SNI must not carry one (RFC 6066).
+  if (!isIP(host)) tls.servername = host;
+  for (const [option, field] of Object.entries(TLS_FILES) as [keyof typeof TLS_FILES, "ca" | "cert" | "key"][]) {
+    const path = query.get(option);
+    if (!path) continue;
+    try {
+      tls[field] = readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`"${display}": cannot read ${option} "${path}": ${(error as Error).message}`);
+    }
+  }
+  return tls;
+}
+
 /** Identity of a server (pub/sub is server-wide) and of a server + db (commands are db-bound). */
 export function serverKey(target: RedisTarget): string {
-  return JSON.stringify([target.host, target.port, target.path, target.username, target.password, Boolean(target.tls)]);
+  return JSON.stringify([target.host, target.port, target.path, target.username, target.password, target.tlsId ?? null]);
 }
 
 function dbKey(target: RedisTarget): string {
@@ -181,6 +221,30 @@ export function whenReady(client: Redis, timeoutMs: number, what: string): Promi
     }, timeoutMs);
     client.once("ready", onReady);
     client.once("end", onEnd);
+  });
+}
+
+/**
+ * `operation` (a command already handed to a client), bounded: rejects with a ConnectionError when no
+ * reply came by `deadline` (epoch ms), typically because the connection dropped after the command was
+ * sent. ioredis re-sends unanswered commands after reconnecting, so the command may still take effect.
+ * Example: `await bounded(pipeline.exec(), Date.now() + 5000, "publish")`.
+ */
+export function bounded<T>(operation: Promise<T>, deadline: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new ConnectionError(`${what}: no reply from Redis within brokerConnectionTimeout (connection lost?); it may still be applied after a reconnect`));
+    }, Math.max(0, deadline - Date.now()));
+    operation.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
   });
 }
 

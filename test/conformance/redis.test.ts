@@ -1,5 +1,6 @@
 // Runs the shared broker and backend conformance suites against the real Redis on loopback, in db 13
-// (flushed before the run) so they never touch other tests' data.
+// (flushed before the run) so they never touch other tests' data; the broker suite runs twice, once per
+// message format.
 import { before } from "node:test";
 import { describeBrokerConformance } from "./broker.spec.ts";
 import { describeBackendConformance } from "./backend.spec.ts";
@@ -18,6 +19,13 @@ before(async () => {
 describeBrokerConformance("redis", {
   // A short visibility timeout is not needed: close() restores what a broker still holds.
   create: () => createRedisBroker(redisUrl(DB), brokerOptions()),
+  priorityOrder: "lower-first",
+  persistent: true,
+});
+
+// The same contract with Celeriac's compact message format (brokerTransportOptions.messageFormat).
+describeBrokerConformance("redis (compact messages)", {
+  create: () => createRedisBroker(redisUrl(DB), brokerOptions([], { transportOptions: { messageFormat: "compact" } })),
   priorityOrder: "lower-first",
   persistent: true,
 });

@@ -76,6 +76,11 @@ export class MemoryBroker implements Broker {
     this.enqueue(queue, { message, redelivered: false }, false);
   }
 
+  /** Bulk publish: in-process, so simply one publish after another, in order. */
+  async publishMany(queue: string, messages: readonly WireMessage[]): Promise<void> {
+    for (const message of messages) await this.publish(queue, message);
+  }
+
   async consume(queues: readonly string[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
     this.assertOpen();
     for (const name of queues) this.queue(name);

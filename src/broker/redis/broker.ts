@@ -1,24 +1,27 @@
 // The Redis broker (`redis://`, `rediss://`, `unix://`): messages sit in kombu's layout (queue lists,
-// priority sub-lists, JSON envelopes, unacked/unacked_index claims) so Python Celery shares its queues.
+// priority sub-lists, JSON envelopes, unacked/unacked_index claims) so Python Celery shares its queues;
+// with `messageFormat: "compact"` it stores Celeriac's compact messages instead (format.ts).
 // Connections: the process's shared command connection, plus one blocking connection once consuming and
 // the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
-import { fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
+import { type DecodedEnvelope, fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_STEPS } from "../../protocol/priority.ts";
-import { type RedisLease, type RedisTarget, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
 import { type ConsumerHost, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
+import { encodeStored, newDeliveryTag } from "./format.ts";
+import { type RedisMessageFormat, parseRedisTransportOptions } from "./transport-options.ts";
 
-/** A delivery tag: kombu uses uuid4 strings, but any unique string works; 72 random bits in 12 characters. */
-function newDeliveryTag(): string {
-  return randomBytes(9).toString("base64url");
-}
+/** Both claim pairs, in the order fetch.lua and requeue.lua take them: kombu's, then ours. */
+const CLAIM_KEYS = [KEYS.unacked, KEYS.unackedIndex, KEYS.compactUnacked, KEYS.compactUnackedIndex];
+
+/** Envelopes per LPUSH in publishMany: bounds one command's size (and Redis's time in it). */
+const PUBLISH_MANY_CHUNK = 1000;
 
 export class RedisBroker implements Broker, ConsumerHost {
   readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true };
@@ -29,14 +32,18 @@ export class RedisBroker implements Broker, ConsumerHost {
   private hub: SubscriberHub | null = null;
   private readonly consumers = new Set<RedisConsumer>();
   private readonly declared = new Set<string>();
-  /** Delivery tags handed out and not yet settled: kept alive, and restored at close. */
-  readonly inflight = new Set<string>();
+  /** Delivery tags handed out and not yet settled (true: a compact message): kept alive, and restored at close. */
+  readonly inflight = new Map<string, boolean>();
   private pendingAcks: string[] = [];
+  private pendingCompactAcks: string[] = [];
   private ackFlush: Promise<void> | null = null;
   private maintenance: Maintenance | null = null;
+  /** How this broker stores what it publishes (brokerTransportOptions.messageFormat). */
+  readonly format: RedisMessageFormat;
 
   constructor(url: string, private readonly options: BrokerOptions) {
     this.target = parseRedisUrl(url);
+    this.format = parseRedisTransportOptions(options.transportOptions).messageFormat;
   }
 
   private get client(): Redis {
@@ -56,8 +63,9 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async publish(queue: string, message: WireMessage, options: PublishOptions = {}): Promise<void> {
     const client = this.client;
+    const deadline = Date.now() + this.options.connectionTimeoutMs;
     await whenReady(client, this.options.connectionTimeoutMs, `publish to "${queue}"`);
-    const envelope = toKombuEnvelope(message, { queue, deliveryTag: newDeliveryTag() });
+    const envelope = encodeStored(this.format, queue, message);
     const key = queueKey(queue, message.properties.priority);
     const pipeline = client.pipeline();
     // kombu producers declare (bind) a queue before their first publish; so do we, once per broker.
@@ -68,7 +76,37 @@ export class RedisBroker implements Broker, ConsumerHost {
     } else {
       pipeline.lpush(key, envelope);
     }
-    const results = await pipeline.exec();
+    // Bounded: a connection lost after whenReady() must not leave the publish waiting for the reconnect.
+    const results = await bounded(pipeline.exec(), deadline, `publish to "${queue}"`);
+    for (const [error] of results ?? []) if (error) throw error;
+    this.declared.add(queue);
+  }
+
+  /**
+   * Bulk publish (the benchmark's and applyMany's path): every envelope in one pipeline, one LPUSH per
+   * priority list and chunk of PUBLISH_MANY_CHUNK, in the order given, so consumers see them as if
+   * published one by one. Stored in the broker's message format: with the default ("celery") a Python
+   * worker consumes them as usual.
+   */
+  async publishMany(queue: string, messages: readonly WireMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const client = this.client;
+    const deadline = Date.now() + this.options.connectionTimeoutMs;
+    await whenReady(client, this.options.connectionTimeoutMs, `publish to "${queue}"`);
+    const byKey = new Map<string, string[]>();
+    for (const message of messages) {
+      const key = queueKey(queue, message.properties.priority);
+      let envelopes = byKey.get(key);
+      if (!envelopes) byKey.set(key, (envelopes = []));
+      envelopes.push(encodeStored(this.format, queue, message));
+    }
+    const pipeline = client.pipeline();
+    if (!this.declared.has(queue)) pipeline.sadd(KEYS.binding(queue), bindingMember(queue));
+    for (const [key, envelopes] of byKey) {
+      for (let start = 0; start < envelopes.length; start += PUBLISH_MANY_CHUNK) pipeline.lpush(key, ...envelopes.slice(start, start + PUBLISH_MANY_CHUNK));
+    }
+    // Bounded: a connection lost after whenReady() must not leave the publish waiting for the reconnect.
+    const results = await bounded(pipeline.exec(), deadline, `publish to "${queue}"`);
     for (const [error] of results ?? []) if (error) throw error;
     this.declared.add(queue);
   }
@@ -138,7 +176,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     await this.flushAcks().catch(() => undefined);
     // kombu's QoS.restore_at_shutdown: what we still hold goes back to the queue for another worker.
     if (this.inflight.size > 0 && this.lease?.client.status === "ready") {
-      await runScript(this.lease.client, "requeue", [KEYS.unacked, KEYS.unackedIndex], [...this.inflight]).catch((error: Error) =>
+      await runScript(this.lease.client, "requeue", CLAIM_KEYS, [...this.inflight.keys()]).catch((error: Error) =>
         this.options.log("warn", `redis broker: could not restore ${this.inflight.size} unsettled messages at close: ${error.message}`),
       );
     }
@@ -154,7 +192,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   // ---- ConsumerHost: the operations consumers and maintenance run ----
 
   async fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]> {
-    const reply = (await runScript(this.client, "fetch", [KEYS.unacked, KEYS.unackedIndex, ...keys], [max, Date.now() / 1000])) as (number | string)[];
+    const reply = (await runScript(this.client, "fetch", [...CLAIM_KEYS, ...keys], [max, Date.now() / 1000])) as (number | string)[];
     const out: { key: string; raw: string; claimed: boolean }[] = [];
     for (let i = 0; i < reply.length; i += 2) {
       const index = Number(reply[i]);
@@ -170,38 +208,50 @@ export class RedisBroker implements Broker, ConsumerHost {
     return popped ? { key: popped[0], raw: popped[1] } : null;
   }
 
-  async claim(raw: string, deliveryTag: string, exchange: string, routingKey: string): Promise<void> {
-    // The same bytes kombu's QoS.append writes: json.dumps([message, exchange, routing_key]).
-    const entry = `[${raw}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`;
-    await this.client.pipeline().hset(KEYS.unacked, deliveryTag, entry).zadd(KEYS.unackedIndex, Date.now() / 1000, deliveryTag).exec();
+  async claim(key: string, raw: string, decoded: Pick<DecodedEnvelope, "deliveryTag" | "exchange" | "routingKey"> & { compact: boolean }): Promise<void> {
+    const { deliveryTag, exchange, routingKey } = decoded;
+    const now = Date.now() / 1000;
+    const pipeline = this.client.pipeline();
+    if (decoded.compact) {
+      // Our own claim pair; the entry remembers the list to restore to (fetch.lua writes the same).
+      pipeline.hset(KEYS.compactUnacked, deliveryTag, `${key}\0${raw}`).zadd(KEYS.compactUnackedIndex, now, deliveryTag);
+    } else {
+      // The same bytes kombu's QoS.append writes: json.dumps([message, exchange, routing_key]).
+      pipeline.hset(KEYS.unacked, deliveryTag, `[${raw}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`).zadd(KEYS.unackedIndex, now, deliveryTag);
+    }
+    await pipeline.exec();
   }
 
   async pushBack(key: string, raw: string): Promise<void> {
     await this.client.rpush(key, raw);
   }
 
-  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
-  ack(tag: string): Promise<void> {
-    this.pendingAcks.push(tag);
+  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL per claim pair. */
+  ack(tag: string, compact = false): Promise<void> {
+    (compact ? this.pendingCompactAcks : this.pendingAcks).push(tag);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
     return this.ackFlush;
   }
 
   private async flushAcks(): Promise<void> {
-    const tags = this.pendingAcks;
+    const [tags, compactTags] = [this.pendingAcks, this.pendingCompactAcks];
     this.pendingAcks = [];
+    this.pendingCompactAcks = [];
     this.ackFlush = null;
-    if (tags.length === 0) return;
-    const results = await this.client.pipeline().zrem(KEYS.unackedIndex, ...tags).hdel(KEYS.unacked, ...tags).exec();
+    if (tags.length === 0 && compactTags.length === 0) return;
+    const pipeline = this.client.pipeline();
+    if (tags.length > 0) pipeline.zrem(KEYS.unackedIndex, ...tags).hdel(KEYS.unacked, ...tags);
+    if (compactTags.length > 0) pipeline.zrem(KEYS.compactUnackedIndex, ...compactTags).hdel(KEYS.compactUnacked, ...compactTags);
+    const results = await pipeline.exec();
     for (const [error] of results ?? []) if (error) throw error;
   }
 
   async requeue(tag: string): Promise<void> {
-    await runScript(this.client, "requeue", [KEYS.unacked, KEYS.unackedIndex], [tag]);
+    await runScript(this.client, "requeue", CLAIM_KEYS, [tag]);
   }
 
-  track(tag: string): void {
-    this.inflight.add(tag);
+  track(tag: string, compact = false): void {
+    this.inflight.set(tag, compact);
   }
 
   untrack(tag: string): void {

@@ -1,24 +1,27 @@
 // One consumer of the Redis broker: keeps up to `prefetch` deliveries unsettled, fetching in batches with
 // fetch.lua while messages wait and blocking in BRPOP (kombu's way) only when every list is empty.
+// Reads kombu envelopes and compact messages alike (format.ts), whatever format its broker publishes.
 import type { Consumer, Delivery, DeliveryHandler } from "../broker.ts";
-import { fromKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_SEP, consumeKeys } from "./scripts.ts";
+import { decodeStored, tagOfUndecodable } from "./format.ts";
+import { isCompact } from "../../protocol/compact-envelope.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
 
 /** What a consumer needs from its broker (implemented by RedisBroker). */
 export interface ConsumerHost {
-  /** fetch.lua: pop and claim up to `max`; `claimed` is false for items that are not envelopes. */
+  /** fetch.lua: pop and claim up to `max`; `claimed` is false for items that are in neither format. */
   fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]>;
   /** BRPOP on the blocking connection; null on timeout or when unblocked. */
   blockingPop(keys: readonly string[], timeoutSeconds: number): Promise<{ key: string; raw: string } | null>;
-  /** Record a BRPOP-ed envelope in unacked/unacked_index. */
-  claim(raw: string, deliveryTag: string, exchange: string, routingKey: string): Promise<void>;
+  /** Record a BRPOP-ed item as claimed: kombu's unacked/unacked_index, or ours for a compact message. */
+  claim(key: string, raw: string, decoded: { deliveryTag: string; exchange: string; routingKey: string; compact: boolean }): Promise<void>;
   /** Put a popped but unclaimed item back at the front of its list. */
   pushBack(key: string, raw: string): Promise<void>;
-  ack(tag: string): Promise<void>;
+  /** Forget a claim; `compact` says which claim pair holds it. */
+  ack(tag: string, compact: boolean): Promise<void>;
   requeue(tag: string): Promise<void>;
-  track(tag: string): void;
+  track(tag: string, compact: boolean): void;
   untrack(tag: string): void;
   unblock(): Promise<void>;
   log(level: "info" | "warn" | "error", message: string): void;
@@ -86,11 +89,8 @@ export class RedisConsumer implements Consumer {
   }
 
   private async claimAndDispatch(key: string, raw: string): Promise<void> {
-    let tag: string;
     try {
-      const decoded = fromKombuEnvelope(raw);
-      tag = decoded.deliveryTag;
-      await this.host.claim(raw, tag, decoded.exchange, decoded.routingKey);
+      await this.host.claim(key, raw, decodeStored(raw, queueOf(key)));
     } catch (error) {
       this.host.log("error", `redis consumer: dropped a message from "${queueOf(key)}": ${(error as Error).message}`);
       return;
@@ -102,19 +102,19 @@ export class RedisConsumer implements Consumer {
     const queue = queueOf(key);
     let decoded;
     try {
-      if (!claimed) throw new Error("not a kombu envelope (no properties.delivery_tag)");
-      decoded = fromKombuEnvelope(raw);
+      if (!claimed) throw new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message");
+      decoded = decodeStored(raw, queue);
     } catch (error) {
       // Never crash on a malformed message (a Python 5.2 worker would): log it and drop it.
-      this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${raw.slice(0, 200)}`);
-      // fetch.lua claimed it (its tag parsed there): forget the claim, or it would be restored forever.
-      const tag = claimed ? /"delivery_tag":\s*"([^"]+)"/.exec(raw)?.[1] : undefined;
-      if (tag) void this.host.ack(tag).catch(() => undefined);
+      this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
+      // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
+      const tag = claimed ? tagOfUndecodable(raw) : undefined;
+      if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
       return;
     }
-    const tag = decoded.deliveryTag;
+    const { deliveryTag: tag, compact } = decoded;
     this.unsettled++;
-    this.host.track(tag);
+    this.host.track(tag, compact);
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;
@@ -129,13 +129,13 @@ export class RedisConsumer implements Consumer {
       queue,
       redelivered: decoded.redelivered,
       ack: async () => {
-        if (settle()) await this.host.ack(tag);
+        if (settle()) await this.host.ack(tag, compact);
       },
       reject: async ({ requeue }) => {
         if (!settle()) return;
         if (requeue) return this.host.requeue(tag);
         this.host.log("warn", `redis consumer: message ${String(decoded.wire.headers["id"] ?? tag)} from "${queue}" rejected without requeue; dropped`);
-        await this.host.ack(tag);
+        await this.host.ack(tag, compact);
       },
     };
     try {

@@ -1,13 +1,15 @@
 // The consuming broker's periodic chores: move due delayed messages to their queues (promote.lua),
-// give back claims of dead consumers after the visibility timeout (restore.lua, kombu's restore_visible),
-// and keep our own in-flight claims fresh so nobody restores a task that is still running.
+// give back claims of dead consumers after the visibility timeout (restore.lua, kombu's restore_visible,
+// and restore-compact.lua for compact messages), and keep our own in-flight claims fresh so nobody
+// restores a task that is still running.
 import type { Redis } from "ioredis";
 import type { BrokerOptions } from "../broker.ts";
 import { KEYS, runScript } from "./scripts.ts";
 
 export interface MaintenanceHost {
   readonly commandClient: Redis;
-  readonly inflight: ReadonlySet<string>;
+  /** Unsettled delivery tags; true for a compact message (claimed in our own pair). */
+  readonly inflight: ReadonlyMap<string, boolean>;
 }
 
 /** Longest sleep between promote checks: a delayed message published elsewhere waits at most this late. */
@@ -77,16 +79,22 @@ export class Maintenance {
       }
       if (now >= this.nextKeepAliveAt) {
         this.nextKeepAliveAt = now + this.keepAliveEveryMs;
-        const tags = [...this.host.inflight];
+        const stamp = Date.now() / 1000;
+        const kombu: (string | number)[] = [];
+        const compact: (string | number)[] = [];
+        for (const [tag, isCompact] of this.host.inflight) (isCompact ? compact : kombu).push(stamp, tag);
         // ZADD XX: refresh only claims still present (an ack may have just removed one).
-        if (tags.length > 0) await client.zadd(KEYS.unackedIndex, "XX", ...tags.flatMap((tag) => [Date.now() / 1000, tag]));
+        if (kombu.length > 0) await client.zadd(KEYS.unackedIndex, "XX", ...kombu);
+        if (compact.length > 0) await client.zadd(KEYS.compactUnackedIndex, "XX", ...compact);
       }
       if (now >= this.nextRestoreAt) {
         this.nextRestoreAt = now + this.restoreEveryMs;
         const ceiling = Date.now() / 1000 - this.options.visibilityTimeoutSeconds;
-        const restored = Number(await runScript(client, "restore", [KEYS.unacked, KEYS.unackedIndex, KEYS.unackedMutex], [ceiling, RESTORE_BATCH]));
+        const kombu = Number(await runScript(client, "restore", [KEYS.unacked, KEYS.unackedIndex, KEYS.unackedMutex], [ceiling, RESTORE_BATCH]));
+        const compact = Number(await runScript(client, "restore-compact", [KEYS.compactUnacked, KEYS.compactUnackedIndex], [ceiling, RESTORE_BATCH]));
+        const restored = Math.max(0, kombu) + compact;
         if (restored > 0) this.options.log("warn", `redis broker: restored ${restored} unacknowledged messages older than the visibility timeout (${this.options.visibilityTimeoutSeconds} s)`);
-        if (restored >= RESTORE_BATCH) this.nextRestoreAt = now;
+        if (kombu >= RESTORE_BATCH || compact >= RESTORE_BATCH) this.nextRestoreAt = now;
       }
     } catch (error) {
       this.options.log("warn", `redis broker maintenance: ${(error as Error).message}`);

@@ -15,6 +15,10 @@ export const KEYS = {
   unackedIndex: "unacked_index",
   /** kombu's redis-py Lock around restore_visible. */
   unackedMutex: "unacked_mutex",
+  /** Ours: claims of compact messages, delivery_tag -> list key + "\0" + message (no Python worker reads it). */
+  compactUnacked: "celeriac.unacked",
+  /** Ours: delivery_tag of compact claims scored by claim time in epoch seconds. */
+  compactUnackedIndex: "celeriac.unacked_index",
   /** Ours: messages parked until due, score = epoch ms, member = list key + "\0" + envelope. */
   delayed: "celeriac.delayed",
   /** kombu's routing table for an exchange (Celery queues are bound to an exchange of their own name). */
@@ -39,7 +43,14 @@ export function bindingMember(queue: string): string {
   return [queue, "", queue].join(PRIORITY_SEP);
 }
 
-export type ScriptName = "fetch" | "requeue" | "restore" | "promote";
+export type ScriptName = "fetch" | "requeue" | "restore" | "restore-compact" | "promote";
+
+/** The shared Lua functions each script is preceded by. */
+const PRELUDES: Partial<Record<ScriptName, string[]>> = {
+  requeue: ["restore-common.lua", "compact-common.lua"],
+  restore: ["restore-common.lua"],
+  "restore-compact": ["compact-common.lua"],
+};
 
 interface LoadedScript {
   source: string;
@@ -55,8 +66,7 @@ function read(file: string): string {
 function script(name: ScriptName): LoadedScript {
   let found = loaded.get(name);
   if (!found) {
-    const needsCommon = name === "requeue" || name === "restore";
-    const source = (needsCommon ? read("restore-common.lua") + "\n" : "") + read(`${name}.lua`);
+    const source = [...(PRELUDES[name] ?? []), `${name}.lua`].map(read).join("\n");
     found = { source, sha: createHash("sha1").update(source).digest("hex") };
     loaded.set(name, found);
   }

@@ -1,14 +1,17 @@
-"""Celery app for the AMQP interop tests: the tasks both sides register (interop.add, interop.echo,
-interop.fail, interop.sleep), broker and result backend from the environment.
+"""Celery app for the AMQP interop tests; the tasks come from ../python-common/interop_tasks.py.
+Broker and result backend from the environment:
 
   CELERY_BROKER_URL      default amqp://guest:guest@127.0.0.1:5672//
   CELERY_RESULT_BACKEND  default rpc://
   INTEROP_QUEUE          default queue for tasks sent from here (default "celery")
 """
 import os
-import time
+import sys
 
 from celery import Celery
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python-common'))
+from interop_tasks import register  # noqa: E402  (needs the path above)
 
 app = Celery(
     'interop',
@@ -21,23 +24,5 @@ app.conf.worker_prefetch_multiplier = 1
 app.conf.worker_send_task_events = False
 app.conf.broker_connection_retry_on_startup = True
 
-
-@app.task(name='interop.add')
-def add(x, y):
-    return x + y
-
-
-@app.task(name='interop.echo')
-def echo(value):
-    return value
-
-
-@app.task(name='interop.fail')
-def fail(msg):
-    raise ValueError(msg)
-
-
-@app.task(name='interop.sleep')
-def sleep(seconds):
-    time.sleep(seconds)
-    return seconds
+tasks = register(app)
+add, echo, fail, sleep = tasks.add, tasks.echo, tasks.fail, tasks.sleep

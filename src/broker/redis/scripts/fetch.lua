@@ -1,38 +1,50 @@
 -- fetch.lua: pop up to N messages across the given lists (in order: priority 0 lists first, as kombu's
--- BRPOP key order) and record each in kombu's ack emulation (unacked + unacked_index) atomically, so a
--- crash between pop and bookkeeping cannot lose a message.
--- KEYS[1]  unacked        hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu format)
--- KEYS[2]  unacked_index  zset  delivery_tag scored by claim time (epoch seconds)
--- KEYS[3..] queue lists, in the order to serve them
+-- BRPOP key order) and claim each atomically, so a crash between pop and bookkeeping cannot lose a
+-- message: kombu envelopes in kombu's ack emulation (unacked + unacked_index, shared with Python
+-- workers), compact messages (first byte \1 or \2, tag in bytes 2-13) in our own pair, which no
+-- Python worker's restore ever reads.
+-- KEYS[1]  unacked                 hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu format)
+-- KEYS[2]  unacked_index           zset  delivery_tag scored by claim time (epoch seconds)
+-- KEYS[3]  celeriac.unacked        hash  delivery_tag -> <list key> "\0" <compact message>
+-- KEYS[4]  celeriac.unacked_index  zset  delivery_tag scored by claim time (epoch seconds)
+-- KEYS[5..] queue lists, in the order to serve them
 -- ARGV[1]  max messages to pop (>= 1)
 -- ARGV[2]  now, epoch seconds (float)
 -- Returns a flat array {key_index, raw, key_index, raw, ...}; key_index is the 1-based index into
--- KEYS[3..], negated when the raw item is not a kombu envelope (dropped, not recorded; the caller logs it).
+-- KEYS[5..], negated when the raw item is neither format (dropped, not recorded; the caller logs it).
 local remaining = tonumber(ARGV[1])
 local now = ARGV[2]
 local out = {}
-local hset = {}
-local zadd = {}
-for k = 3, #KEYS do
+local hset, zadd, chset, czadd = {}, {}, {}, {}
+for k = 5, #KEYS do
   if remaining <= 0 then break end
   local items = redis.call('RPOP', KEYS[k], remaining)
   if items then
     for _, raw in ipairs(items) do
-      local ok, env = pcall(cjson.decode, raw)
-      local props = ok and type(env) == 'table' and env['properties']
-      local tag = type(props) == 'table' and props['delivery_tag']
-      if type(tag) == 'string' and tag ~= '' then
-        local info = type(props['delivery_info']) == 'table' and props['delivery_info'] or {}
-        local ex = type(info['exchange']) == 'string' and info['exchange'] or ''
-        local rk = type(info['routing_key']) == 'string' and info['routing_key'] or ''
-        hset[#hset + 1] = tag
-        hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
-        zadd[#zadd + 1] = now
-        zadd[#zadd + 1] = tag
-        out[#out + 1] = k - 2
+      local first = string.byte(raw, 1)
+      local claimed = false
+      if (first == 1 or first == 2) and #raw > 13 then
+        chset[#chset + 1] = string.sub(raw, 2, 13)
+        chset[#chset + 1] = KEYS[k] .. '\0' .. raw
+        czadd[#czadd + 1] = now
+        czadd[#czadd + 1] = string.sub(raw, 2, 13)
+        claimed = true
       else
-        out[#out + 1] = -(k - 2)
+        local ok, env = pcall(cjson.decode, raw)
+        local props = ok and type(env) == 'table' and env['properties']
+        local tag = type(props) == 'table' and props['delivery_tag']
+        if type(tag) == 'string' and tag ~= '' then
+          local info = type(props['delivery_info']) == 'table' and props['delivery_info'] or {}
+          local ex = type(info['exchange']) == 'string' and info['exchange'] or ''
+          local rk = type(info['routing_key']) == 'string' and info['routing_key'] or ''
+          hset[#hset + 1] = tag
+          hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+          zadd[#zadd + 1] = now
+          zadd[#zadd + 1] = tag
+          claimed = true
+        end
       end
+      out[#out + 1] = claimed and (k - 4) or -(k - 4)
       out[#out + 1] = raw
       remaining = remaining - 1
     end
@@ -41,5 +53,9 @@ end
 if #hset > 0 then
   redis.call('HSET', KEYS[1], unpack(hset))
   redis.call('ZADD', KEYS[2], unpack(zadd))
+end
+if #chset > 0 then
+  redis.call('HSET', KEYS[3], unpack(chset))
+  redis.call('ZADD', KEYS[4], unpack(czadd))
 end
 return out
