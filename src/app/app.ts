@@ -206,8 +206,8 @@ export class App {
       if (batch.length === 0) byQueue.set(queue, batch);
       batch.push(messages[i] as TaskMessage);
     });
-    if (repliesToSender(this.config.resultBackend) && messages.some((message) => !message.ignoreResult)) await this.getBackend();
     const broker = await this.getBroker();
+    if (repliesToSender(this.config.resultBackend) && messages.some((message) => !message.ignoreResult)) await this.getBackend();
     for (const [queue, batch] of byQueue) {
       await publishMessages(broker, queue, batch);
       for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
