@@ -33,7 +33,9 @@ if (files.length === 0) {
   console.error("no test files found");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...files], {
+// --test-force-exit: a test file that failed before closing its connections must not hang the run;
+// --test-timeout: no single test may wait forever (a broker that never answers fails, not stalls).
+const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", "--test-force-exit", "--test-timeout=180000", ...files], {
   stdio: "inherit",
 });
 process.exit(result.status ?? 1);
