@@ -48,12 +48,16 @@ export async function handleDelivery(parts: PipelineParts, delivery: Delivery): 
   }
   app.events.emit("task:received", { id: message.id, name: message.task, queue: delivery.queue, eta: message.eta, retries: message.retries });
 
+  // Each step awaits only when it has something to wait for: most tasks have no eta, no rate limit and
+  // find a free slot, and every needless await is a microtask per task on the hot path.
   try {
-    if (await discardIfRevokedOrExpired(parts, delivery, message, task)) return;
-    if (message.eta && (await parts.eta.waitOrPark(delivery, message.eta, parts.stopping)) === "parked") return;
-    if (await discardIfRevokedOrExpired(parts, delivery, message, task)) return;
-    await parts.rateLimiter.acquire(task, parts.stopping);
-    const release = await parts.pool.acquire();
+    if (await discardedBeforeRun(parts, delivery, message, task)) return;
+    if (message.eta && message.eta.getTime() > Date.now()) {
+      if ((await parts.eta.waitOrPark(delivery, message.eta, parts.stopping)) === "parked") return;
+      if (await discardedBeforeRun(parts, delivery, message, task)) return;
+    }
+    if (task.options.rateLimit) await parts.rateLimiter.acquire(task, parts.stopping);
+    const release = parts.pool.tryAcquire() ?? (await parts.pool.acquire());
     try {
       await run(parts, delivery, message, task);
     } finally {
@@ -74,7 +78,9 @@ async function run(parts: PipelineParts, delivery: Delivery, message: TaskMessag
   const { app, settleContext } = parts;
   if (parts.stopping.aborted) throw parts.stopping.reason;
   const acksLate = task.options.acksLate ?? app.config.taskAcksLate;
-  if (!acksLate) await delivery.ack();
+  // Acks early are not awaited: the broker batches acks, and waiting for the batch would delay every
+  // task by a flush. A crash before the ack lands redelivers the task, as acksLate would.
+  if (!acksLate) delivery.ack().catch((error: unknown) => app.events.emit("worker:error", { message: `could not acknowledge ${message.task}[${message.id}]`, error }));
   const backend = settleContext.backend;
   const ignoreResult = message.ignoreResult || (task.options.ignoreResult ?? app.config.taskIgnoreResult);
   const storeState = async (state: string, meta: unknown): Promise<void> => {
@@ -101,9 +107,14 @@ async function run(parts: PipelineParts, delivery: Delivery, message: TaskMessag
   await settle(settleContext, { delivery, message, task, acked: !acksLate }, outcome);
 }
 
-async function discardIfRevokedOrExpired(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<boolean> {
+/** Settle as REVOKED a task that was revoked or has expired; false (synchronously cheap) otherwise. */
+function discardedBeforeRun(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): boolean | Promise<boolean> {
   const reason = parts.revoked.has(message.id) ? "revoked" : message.expires && message.expires.getTime() <= Date.now() ? "expired" : null;
   if (!reason) return false;
+  return discard(parts, delivery, message, task, reason);
+}
+
+async function discard(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask, reason: string): Promise<boolean> {
   const ignoreResult = message.ignoreResult || (task.options.ignoreResult ?? parts.app.config.taskIgnoreResult);
   await settleRevoked(parts.settleContext, delivery, message, reason, ignoreResult);
   return true;

@@ -30,3 +30,15 @@ test("stopping refuses every waiter and every later acquire", async () => {
   for (const w of waiting) await assert.rejects(w, /stopping/);
   await assert.rejects(pool.acquire(), /stopping/);
 });
+
+test("tryAcquire takes a free slot without a promise, and gives null when none is free", () => {
+  const stop = new AbortController();
+  const pool = new AsyncPool(1, stop.signal);
+  const release = pool.tryAcquire();
+  assert.ok(release);
+  assert.equal(pool.tryAcquire(), null);
+  release();
+  assert.equal(pool.active, 0);
+  stop.abort(new Error("stopping"));
+  assert.equal(pool.tryAcquire(), null);
+});

@@ -23,6 +23,13 @@ export class AsyncPool {
     return this.running;
   }
 
+  /** A release function when a slot is free right now, else null (no promise on the hot path). */
+  tryAcquire(): (() => void) | null {
+    if (this.stopping?.aborted || this.running >= this.concurrency) return null;
+    this.running++;
+    return this.releaser();
+  }
+
   /** Resolves with a release function once a slot is free; rejects once the pool is stopping. */
   acquire(): Promise<() => void> {
     if (this.stopping?.aborted) return Promise.reject(this.stopping.reason);
