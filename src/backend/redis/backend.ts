@@ -24,6 +24,8 @@ export class RedisBackend implements ResultBackend {
   private readonly recheck = new Map<string, () => void>();
 
   private readonly connectOptions: RedisConnectOptions;
+  /** Records stored this turn of the event loop, written together by flushPending(). */
+  private pending: { record: ResultRecord; settle: (error: Error | null) => void }[] = [];
 
   constructor(url: string, private readonly options: BackendOptions) {
     this.target = parseRedisUrl(url);
@@ -41,25 +43,68 @@ export class RedisBackend implements ResultBackend {
     await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
   }
 
-  async store(record: ResultRecord): Promise<void> {
-    await this.storeMany([record]);
+  /**
+   * Store one record. Records stored in the same turn of the event loop (a worker finishing a batch of
+   * tasks) are written together, in one pipeline and one socket write, as the broker batches acks; each
+   * caller still resolves, or rejects, for its own record only.
+   */
+  store(record: ResultRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.flushPending());
+      this.pending.push({ record, settle: (error) => (error ? reject(error) : resolve()) });
+    });
   }
 
   /** SET with expiry + PUBLISH for every record, in one pipeline (one round trip). */
   async storeMany(records: readonly ResultRecord[]): Promise<void> {
+    const failed = (await this.write(records)).find((error) => error !== null);
+    if (failed) throw failed;
+  }
+
+  private async flushPending(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    let errors: (Error | null)[];
+    try {
+      errors = await this.write(batch.map((entry) => entry.record));
+    } catch (error) {
+      errors = batch.map(() => error as Error);
+    }
+    batch.forEach((entry, i) => entry.settle(errors[i] ?? null));
+  }
+
+  /** Writes records in one pipeline; returns each record's error (its encoding or its commands), or null. */
+  private async write(records: readonly ResultRecord[]): Promise<(Error | null)[]> {
+    if (records.length === 0) return [];
     const client = this.client;
     await whenReady(client, this.options.connectionTimeoutMs, "store results");
     const pipeline = client.pipeline();
     const ttl = this.options.resultExpiresSeconds;
-    for (const record of records) {
+    const errors: (Error | null)[] = records.map(() => null);
+    const firstCommand: number[] = [];
+    let commands = 0;
+    records.forEach((record, i) => {
       const key = resultKey(record.taskId);
-      const json = stringifyJson(encodeResultMeta(record));
+      let json: string;
+      try {
+        json = stringifyJson(encodeResultMeta(record));
+      } catch (error) {
+        errors[i] = error as Error;
+        return;
+      }
       if (ttl > 0) pipeline.setex(key, ttl, json);
       else pipeline.set(key, json);
       pipeline.publish(key, json);
-    }
-    const results = await pipeline.exec();
-    for (const [error] of results ?? []) if (error) throw error;
+      firstCommand[i] = commands;
+      commands += 2;
+    });
+    if (commands === 0) return errors;
+    const results = (await pipeline.exec()) ?? [];
+    records.forEach((_, i) => {
+      const at = firstCommand[i];
+      if (at !== undefined) errors[i] = results[at]?.[0] ?? results[at + 1]?.[0] ?? null;
+    });
+    return errors;
   }
 
   async get(taskId: string): Promise<ResultRecord | null> {
@@ -126,6 +171,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    if (this.pending.length > 0) await this.flushPending();
     this.stopReconnect?.();
     this.stopReconnect = null;
     await this.hub?.release();
