@@ -1,8 +1,6 @@
 // Shared plumbing for the AMQP interop tests: run the real Python Celery (Debian's python3-celery via
 // /usr/bin/python3, never a virtualenv's python) and build brokers with Celery's default topology.
-import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { randomUUID } from "node:crypto";
 import { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";
@@ -10,9 +8,11 @@ import type { AmqpTransportOptions } from "../../src/broker/amqp/transport-optio
 import type { BrokerOptions } from "../../src/broker/broker.ts";
 import type { App } from "../../src/app/app.ts";
 import type { Worker } from "../../src/worker/worker.ts";
+import { celeryWorkerArgs, spawnPython, untilCeleryReady, type PythonProcess } from "./python-process.ts";
+
+export type { PythonProcess } from "./python-process.ts";
 
 export const AMQP_URL = process.env["CELERIAC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672//";
-export const PYTHON = "/usr/bin/python3";
 export const PY_DIR = fileURLToPath(new URL("./python-amqp/", import.meta.url));
 
 /** BrokerOptions as the app builds them, with `transport` passed as brokerTransportOptions. */
@@ -50,73 +50,12 @@ export async function deleteTestLadder(broker: AmqpBroker): Promise<void> {
   await broker.withAdminChannel((channel) => deleteDelayTopology(channel, { namespace: TEST_DELAY_NAMESPACE, queueType: "classic" }));
 }
 
-export interface PythonProcess {
-  child: ChildProcess;
-  /** Resolves with the next JSON line the process prints. */
-  nextLine(): Promise<Record<string, unknown>>;
-  stderr(): string;
-}
-
 /** Runs a Python script from python-amqp/ with the broker URL and rpc:// in its environment. */
 export function runPython(args: string[], env: Record<string, string> = {}): PythonProcess {
-  const child = spawn(PYTHON, args, {
-    cwd: PY_DIR,
-    env: { ...process.env, PYTHONPATH: PY_DIR, CELERY_BROKER_URL: AMQP_URL, CELERY_RESULT_BACKEND: "rpc://", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let err = "";
-  child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()));
-  const lines: string[] = [];
-  const waiting: ((line: string) => void)[] = [];
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    const waiter = waiting.shift();
-    if (waiter) waiter(line);
-    else lines.push(line);
-  });
-  return {
-    child,
-    stderr: () => err,
-    nextLine: () =>
-      new Promise((resolve, reject) => {
-        const take = (line: string): void => {
-          try {
-            resolve(JSON.parse(line) as Record<string, unknown>);
-          } catch {
-            reject(new Error(`python printed a non-JSON line: ${line}\nstderr: ${err}`));
-          }
-        };
-        const buffered = lines.shift();
-        if (buffered !== undefined) return take(buffered);
-        const onExit = (code: number | null): void => reject(new Error(`python exited (${code}) before printing; stderr:\n${err}`));
-        child.once("exit", onExit);
-        waiting.push((line) => {
-          child.off("exit", onExit);
-          take(line);
-        });
-      }),
-  };
+  return spawnPython(args, PY_DIR, { CELERY_BROKER_URL: AMQP_URL, CELERY_RESULT_BACKEND: "rpc://", ...env });
 }
 
 /** Starts `celery -A interop_app worker --pool=solo` on `queue`; resolves once it is consuming. */
-export async function startPythonWorker(queue: string, name: string): Promise<PythonProcess> {
-  const worker = runPython(
-    ["-m", "celery", "-A", "interop_app", "worker", "--pool=solo", "-Q", queue, "-n", `${name}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-    { INTEROP_QUEUE: queue },
-  );
-  const deadline = Date.now() + 30_000;
-  while (!/ready\./.test(worker.stderr())) {
-    if (worker.child.exitCode !== null) throw new Error(`celery worker exited:\n${worker.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`celery worker did not start:\n${worker.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return worker;
-}
-
-export async function stopPython(process_: PythonProcess): Promise<void> {
-  if (process_.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => process_.child.once("exit", resolve));
-  process_.child.kill("SIGTERM");
-  const timer = setTimeout(() => process_.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
+export function startPythonWorker(queue: string, name: string): Promise<PythonProcess> {
+  return untilCeleryReady(runPython(celeryWorkerArgs(queue, name), { INTEROP_QUEUE: queue }));
 }

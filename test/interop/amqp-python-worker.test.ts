@@ -10,7 +10,7 @@ import { RpcBackend } from "../../src/backend/rpc/rpc-backend.ts";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { decodeTaskMessage, encodeTaskMessage } from "../../src/protocol/celery-v2.ts";
 import { emptyEmbed, type TaskMessage } from "../../src/protocol/message.ts";
-import { AMQP_URL, celeryCompatibleBroker, deleteTestLadder, runPython, startPythonWorker, stopPython, type PythonProcess } from "./amqp-helpers.ts";
+import { AMQP_URL, celeryCompatibleBroker, deleteTestLadder, runPython, startPythonWorker, type PythonProcess } from "./amqp-helpers.ts";
 import { eventually } from "../conformance/fixtures.ts";
 
 const broker = celeryCompatibleBroker();
@@ -47,7 +47,7 @@ describe("our producer, Python worker, our rpc backend", () => {
     await broker.declareQueue(queue);
     worker = await startPythonWorker(queue, `celeriac-interop-${randomUUID().slice(0, 6)}`);
   });
-  after(async () => stopPython(worker));
+  after(async () => worker.stop());
 
   test("interop.add runs on Python and its SUCCESS comes back through rpc://", async () => {
     const msg = task("interop.add", [2, 3]);

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createApp } from "../../src/app/app.ts";
 import { createWorker, type Worker } from "../../src/worker/worker.ts";
-import { AMQP_URL, closeAppsAndQueues, runPython, startPythonWorker, stopPython } from "./amqp-helpers.ts";
+import { AMQP_URL, closeAppsAndQueues, runPython, startPythonWorker } from "./amqp-helpers.ts";
 import { eventually } from "../conformance/fixtures.ts";
 
 const queues: string[] = [];
@@ -50,7 +50,7 @@ test("our app's task runs on a Python worker and our AsyncResult reads it throug
     const result = await app.sendTask<number>("interop.add", [2, 3], { queue });
     assert.equal(await result.get({ timeout: 30 }), 5);
   } finally {
-    await stopPython(pyWorker);
+    await pyWorker.stop();
   }
 });
 

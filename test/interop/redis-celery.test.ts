@@ -15,8 +15,9 @@ import { emptyEmbed, type TaskMessage } from "../../src/protocol/message.ts";
 import { eventually } from "../conformance/fixtures.ts";
 import { adminClient, backendOptions, brokerOptions, redisUrl } from "../integration/redis-helpers.ts";
 
+import { PYTHON } from "./python-process.ts";
+
 const DB = 10;
-const PYTHON = "/usr/bin/python3";
 const cwd = fileURLToPath(new URL("./python/", import.meta.url));
 const env = { ...process.env, CELERY_BROKER_URL: redisUrl(DB), CELERY_RESULT_BACKEND: redisUrl(DB), PYTHONPATH: cwd };
 const run = promisify(execFile);
