@@ -151,9 +151,10 @@ export function backoffMs(attempt: number, baseMs = 100, capMs = 5000): number {
  * exponential backoff, logs each attempt once, and gives up after `connectionMaxRetries` attempts.
  * Commands wait (offline queue) for the reconnection; callers bound that wait with whenReady().
  */
-export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions): Redis {
+export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions, tuning: Pick<RedisOptions, "enableAutoPipelining"> = {}): Redis {
   let lastError = "";
   const redisOptions: RedisOptions = {
+    ...tuning,
     db: target.db,
     connectionName: `celeriac:${role}:${process.pid}`,
     protocol: 2,
@@ -283,9 +284,13 @@ function lease(key: string, make: () => Redis): RedisLease {
   };
 }
 
-/** The process's command connection for this server and db. */
+/**
+ * The process's command connection for this server and db. Auto-pipelined: the commands issued in one
+ * tick (publishes, acks, result writes, fetches) go out in one socket write. MULTI, CLIENT, SCRIPT and
+ * the like are never auto-pipelined (ioredis sends them directly), and explicit pipelines stay as they are.
+ */
 export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions): RedisLease {
-  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options));
+  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true }));
 }
 
 /** QUIT politely, or drop the socket when the server is unreachable. */

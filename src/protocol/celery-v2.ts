@@ -3,7 +3,7 @@
 
 import type { Embed, Signature, TaskMessage, WireMessage, WireProperties } from "./message.ts";
 import { ProtocolError } from "../util/errors.ts";
-import { decodeBody, encodeBody, serializerFor, type DecodeOptions } from "./codecs.ts";
+import { decodeWireBody, encodeBody, serializerFor, type DecodeOptions } from "./codecs.ts";
 import { describe, isRecord, setOwn } from "./guards.ts";
 import { formatIsoUtcOffset, parseIsoDate } from "./iso-time.ts";
 import { reprArgs, reprKwargs } from "./pyrepr.ts";
@@ -116,7 +116,7 @@ export function decodeTaskMessage(wire: WireMessage, options: DecodeOptions): Ta
   if (!isRecord(h)) throw malformed(`headers must be an object, got ${describe(h)}`);
   const task = h.task;
   if (typeof task !== "string" || task === "") {
-    const body = decodeBody(wire.body, wire.contentType, options);
+    const body = decodeWireBody(wire, options);
     if (isRecord(body) && typeof body.task === "string") {
       // Celery < 4 (task_protocol=1) put everything in a body dict; Celery 4+ sends v2 by default.
       throw malformed(
@@ -131,7 +131,7 @@ export function decodeTaskMessage(wire: WireMessage, options: DecodeOptions): Ta
     throw malformed(`headers.id must be a non-empty string, got ${describe(id)}`);
   }
 
-  const body = decodeBody(wire.body, wire.contentType, options);
+  const body = decodeWireBody(wire, options);
   if (!Array.isArray(body) || body.length !== 3) {
     // A Python worker crashes on these (fixtures README, "Surprises" 9); we reject them instead.
     throw malformed(`body must be [args, kwargs, embed], got ${describe(body)}`);

@@ -81,6 +81,43 @@ export function decodeBody(body: Uint8Array, contentType: string, options: Decod
 }
 
 /**
+ * decodeBody for a WireMessage: when the broker handed the body over as text (`bodyText`) and it is
+ * UTF-8 JSON, parses that text directly (no bytes round trip), with the same accept and size checks
+ * (the size is the text's UTF-8 byte length).
+ *
+ * @example decodeWireBody(wire, { accept: ["json"], maxBytes: 1 << 20 })
+ */
+export function decodeWireBody(
+  wire: { body: Uint8Array; bodyText?: string | undefined; contentType: string },
+  options: DecodeOptions,
+): unknown {
+  const text = wire.bodyText;
+  const contentType = wire.contentType;
+  if (text === undefined || !(contentType === JSON_CONTENT_TYPE || isUtf8Json(contentType))) {
+    return decodeBody(wire.body, contentType, options);
+  }
+  if (!options.accept.includes("json")) throw notAllowed(contentType, options.accept);
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three: count only when it matters.
+  if (text.length * 3 > options.maxBytes) {
+    const bytes = Buffer.byteLength(text, "utf8");
+    if (bytes > options.maxBytes) {
+      throw new ProtocolError("MESSAGE_TOO_LARGE", `message body is ${bytes} bytes, over the ${options.maxBytes}-byte limit`);
+    }
+  }
+  try {
+    return parseJson(text);
+  } catch (err) {
+    throw new ProtocolError("MALFORMED_MESSAGE", `invalid json body: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function isUtf8Json(contentType: string): boolean {
+  if (serializerFor(contentType) !== "json") return false;
+  const charset = charsetOf(contentType);
+  return charset === null || charset === "utf-8" || charset === "utf8";
+}
+
+/**
  * The serializer for a MIME type, or null when it is not one we decode. Parameters such as
  * `; charset=utf-8` are allowed after application/json.
  *

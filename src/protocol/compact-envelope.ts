@@ -12,11 +12,12 @@
 // Options, each left out when it holds its default: h = headers beyond task and id, r = reply_to,
 // c = correlation_id (default: the id), p = priority (0), x = expiration, e = other properties,
 // t = content-type (application/json), n = content-encoding (utf-8), b = 1 when the body is base64.
-import type { WireMessage, WireProperties } from "./message.ts";
+import { type WireMessage, type WireProperties, isWellFormedText, textBodyWire } from "./message.ts";
 import type { DecodedEnvelope } from "./kombu-envelope.ts";
 import { clashesWithTrim, expandEmptyEmbed, isDefaultHeader, trimEmptyEmbed } from "./kombu-envelope.ts";
 import { parseJson } from "./json.ts";
 import { reprArgs, reprKwargs } from "./pyrepr.ts";
+import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../util/errors.ts";
 
 export const COMPACT_FRESH = "\x01";
@@ -109,27 +110,21 @@ export function fromCompact(raw: string, routingKey: string): DecodedEnvelope {
   if (isObject(options["e"])) properties.extra = options["e"];
   const text = raw.slice(cut + 1);
   const isJson = typeof options["t"] !== "string";
-  const body = options["b"] === 1 ? Buffer.from(text, "base64") : Buffer.from(isJson ? expandEmptyEmbed(text) : text, "utf8");
+  const contentType = isJson ? "application/json" : String(options["t"]);
+  const contentEncoding = typeof options["n"] === "string" ? options["n"] : "utf-8";
+  const bodyText = options["b"] === 1 ? null : isJson ? expandEmptyEmbed(text) : text;
+  let wire: WireMessage;
+  if (bodyText !== null && isWellFormedText(bodyText)) {
+    wire = textBodyWire(bodyText, contentType, contentEncoding, headers, properties);
+  } else {
+    const body = bodyText === null ? Buffer.from(text, "base64") : Buffer.from(bodyText, "utf8");
+    wire = { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType, contentEncoding, headers, properties };
+  }
   return {
-    wire: {
-      body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-      contentType: isJson ? "application/json" : String(options["t"]),
-      contentEncoding: typeof options["n"] === "string" ? options["n"] : "utf-8",
-      headers,
-      properties,
-    },
+    wire,
     deliveryTag,
     exchange: "",
     routingKey,
     redelivered: raw.startsWith(COMPACT_REDELIVERED),
   };
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,6 +1,7 @@
 // kombu's Redis JSON envelope: how a message sits in a Redis list (body, content-type, headers,
 // properties with delivery_info/delivery_tag), mapped to and from our WireMessage.
-import type { WireMessage, WireProperties } from "./message.ts";
+import { type WireMessage, type WireProperties, isWellFormedText, textBodyWire } from "./message.ts";
+import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../util/errors.ts";
 
 export interface KombuEnvelopeOptions {
@@ -53,10 +54,11 @@ export function toKombuEnvelope(wire: WireMessage, options: KombuEnvelopeOptions
   properties["delivery_info"] = { exchange: options.exchange ?? "", routing_key: options.queue };
   if (full || p.priority) properties["priority"] = p.priority ?? 0;
   const bytes = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
-  const asText = !full && wire.contentType === "application/json" && wire.contentEncoding === "utf-8" && isUtf8(bytes) && !clashesWithTrim(bytes.toString("utf8"));
+  const text = !full && wire.contentType === "application/json" && wire.contentEncoding === "utf-8" && isUtf8(bytes) ? bytes.toString("utf8") : null;
+  const asText = text !== null && !clashesWithTrim(text);
   if (!asText) properties["body_encoding"] = "base64";
   properties["delivery_tag"] = options.deliveryTag;
-  const envelope: Record<string, unknown> = { body: asText ? trimEmptyEmbed(bytes.toString("utf8")) : bytes.toString("base64") };
+  const envelope: Record<string, unknown> = { body: asText ? trimEmptyEmbed(text) : bytes.toString("base64") };
   // kombu's serialization.loads reads a missing content-encoding as "utf-8".
   if (full || wire.contentEncoding !== "utf-8") envelope["content-encoding"] = wire.contentEncoding;
   envelope["content-type"] = wire.contentType;
@@ -110,15 +112,6 @@ export function clashesWithTrim(json: string): boolean {
   return json.endsWith(TRIMMED_TAIL);
 }
 
-function isUtf8(bytes: Buffer): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -145,9 +138,11 @@ export function fromKombuEnvelope(raw: string): DecodedEnvelope {
   if (typeof rawBody !== "string") throw malformed("body is not a string");
   // kombu base64-encodes by default; without body_encoding the body string is the payload itself.
   // A text body is one of ours (kombu always uses base64), so its embed may have been trimmed.
-  const body = props["body_encoding"] === "base64" ? Buffer.from(rawBody, "base64") : Buffer.from(expandEmptyEmbed(rawBody), "utf8");
-  const headers = isObject(parsed["headers"]) ? { ...parsed["headers"] } : {};
-  delete headers["redelivered"];
+  const base64 = props["body_encoding"] === "base64";
+  const text = base64 ? null : expandEmptyEmbed(rawBody);
+  // The envelope was parsed just now: its headers object is ours to complete (no copy).
+  const headers = isObject(parsed["headers"]) ? parsed["headers"] : {};
+  if (headers["redelivered"] !== undefined) delete headers["redelivered"];
   const properties: WireProperties = {};
   // A lean envelope leaves out the defaults; give them back so a re-publish carries them again.
   if (typeof props["correlation_id"] === "string") properties.correlationId = props["correlation_id"];
@@ -158,19 +153,26 @@ export function fromKombuEnvelope(raw: string): DecodedEnvelope {
   if (typeof props["delivery_mode"] === "number") properties.deliveryMode = props["delivery_mode"];
   properties.priority = typeof props["priority"] === "number" ? props["priority"] : 0;
   if (typeof props["expiration"] === "string") properties.expiration = props["expiration"];
-  const extra: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(props)) if (!OWN_PROPERTIES.has(key)) extra[key] = value;
-  if (Object.keys(extra).length > 0) properties.extra = extra;
-  const contentType = parsed["content-type"];
-  const contentEncoding = parsed["content-encoding"];
+  let extra: Record<string, unknown> | undefined;
+  for (const key in props) {
+    if (OWN_PROPERTIES.has(key) || !Object.hasOwn(props, key)) continue;
+    extra ??= {};
+    extra[key] = props[key];
+  }
+  if (extra) properties.extra = extra;
+  const rawType = parsed["content-type"];
+  const rawEncoding = parsed["content-encoding"];
+  const contentType = typeof rawType === "string" ? rawType : "application/json";
+  const contentEncoding = typeof rawEncoding === "string" ? rawEncoding : "utf-8";
+  let wire: WireMessage;
+  if (text !== null && isWellFormedText(text)) {
+    wire = textBodyWire(text, contentType, contentEncoding, headers, properties);
+  } else {
+    const body = text === null ? Buffer.from(rawBody, "base64") : Buffer.from(text, "utf8");
+    wire = { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType, contentEncoding, headers, properties };
+  }
   return {
-    wire: {
-      body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
-      contentType: typeof contentType === "string" ? contentType : "application/json",
-      contentEncoding: typeof contentEncoding === "string" ? contentEncoding : "utf-8",
-      headers,
-      properties,
-    },
+    wire,
     deliveryTag,
     exchange: typeof info["exchange"] === "string" ? info["exchange"] : "",
     routingKey: typeof info["routing_key"] === "string" ? info["routing_key"] : "",

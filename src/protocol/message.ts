@@ -62,6 +62,12 @@ export interface TaskMessage {
  */
 export interface WireMessage {
   body: Uint8Array;
+  /**
+   * The body as text, when a broker already holds it as a string (a JSON body stored as text in a Redis
+   * envelope): exactly the UTF-8 decoding of `body`. Decoders use it to skip the bytes round trip; the
+   * broker then builds `body` only when something reads it.
+   */
+  bodyText?: string | undefined;
   contentType: string;
   contentEncoding: string;
   headers: Record<string, unknown>;
@@ -82,4 +88,38 @@ export interface WireProperties {
 /** The empty embed Celery sends with a plain call. */
 export function emptyEmbed(): Embed {
   return { callbacks: null, errbacks: null, chain: null, chord: null };
+}
+
+/**
+ * A WireMessage whose body is `text` (well-formed; its UTF-8 bytes are made on first read of `body`).
+ * Example: `textBodyWire('[[1],{},{}]', "application/json", "utf-8", headers, properties)`.
+ */
+export function textBodyWire(text: string, contentType: string, contentEncoding: string, headers: Record<string, unknown>, properties: WireProperties): WireMessage {
+  let bytes: Uint8Array | undefined;
+  return {
+    get body(): Uint8Array {
+      if (bytes === undefined) {
+        const buffer = Buffer.from(text, "utf8");
+        bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      }
+      return bytes;
+    },
+    set body(value: Uint8Array) {
+      // Replaced bytes: the text no longer describes them.
+      bytes = value;
+      this.bodyText = undefined;
+    },
+    bodyText: text,
+    contentType,
+    contentEncoding,
+    headers,
+    properties,
+  };
+}
+
+/** Whether a string has no lone surrogates (so its UTF-8 encoding decodes back to it exactly). */
+export function isWellFormedText(text: string): boolean {
+  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  if (native) return native.call(text);
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }

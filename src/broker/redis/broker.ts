@@ -64,15 +64,22 @@ export class RedisBroker implements Broker, ConsumerHost {
   async publish(queue: string, message: WireMessage, options: PublishOptions = {}): Promise<void> {
     const client = this.client;
     const deadline = Date.now() + this.options.connectionTimeoutMs;
-    await whenReady(client, this.options.connectionTimeoutMs, `publish to "${queue}"`);
+    if (client.status !== "ready") await whenReady(client, this.options.connectionTimeoutMs, `publish to "${queue}"`);
     const envelope = encodeStored(this.format, queue, message);
     const key = queueKey(queue, message.properties.priority);
+    const due = options.notBefore !== undefined && options.notBefore > Date.now();
+    if (!due && this.declared.has(queue)) {
+      // The common case: one LPUSH, which the auto-pipelined connection batches with this tick's others.
+      // Bounded: a connection lost after whenReady() must not leave the publish waiting for the reconnect.
+      await bounded(client.lpush(key, envelope), deadline, `publish to "${queue}"`);
+      return;
+    }
     const pipeline = client.pipeline();
     // kombu producers declare (bind) a queue before their first publish; so do we, once per broker.
     if (!this.declared.has(queue)) pipeline.sadd(KEYS.binding(queue), bindingMember(queue));
-    if (options.notBefore !== undefined && options.notBefore > Date.now()) {
-      pipeline.zadd(KEYS.delayed, options.notBefore, `${key}\0${envelope}`);
-      this.maintenance?.promoteBy(options.notBefore);
+    if (due) {
+      pipeline.zadd(KEYS.delayed, options.notBefore as number, `${key}\0${envelope}`);
+      this.maintenance?.promoteBy(options.notBefore as number);
     } else {
       pipeline.lpush(key, envelope);
     }

@@ -12,6 +12,19 @@
 -- ARGV[2]  now, epoch seconds (float)
 -- Returns a flat array {key_index, raw, key_index, raw, ...}; key_index is the 1-based index into
 -- KEYS[5..], negated when the raw item is neither format (dropped, not recorded; the caller logs it).
+-- The claim of a kombu envelope as our encoder and kombu write it (properties last, delivery_info
+-- {exchange, routing_key} then scalars, delivery_tag last): tag, exchange and routing key (the last two
+-- as JSON string literals) read with string.find/match instead of a cjson.decode of the whole envelope.
+-- Taken only when "delivery_tag" occurs once and sits in the same last top-level object as the
+-- delivery_info matched; anything else (a restored envelope, escapes, another key order) returns nil
+-- and goes through cjson.decode.
+local function fast_claim(raw)
+  local at = string.find(raw, '"delivery_tag"', 1, true)
+  if not at or string.find(raw, '"delivery_tag"', at + 14, true) then return nil end
+  local di = string.find(raw, '"delivery_info"', 1, true)
+  if not di then return nil end
+  return string.match(raw, '^"delivery_info": ?{"exchange": ?("[^"\\]*"), ?"routing_key": ?("[^"\\]*")}[^{}]*"delivery_tag": ?"([^"\\]+)"}}$', di)
+end
 local remaining = tonumber(ARGV[1])
 local now = ARGV[2]
 local out = {}
@@ -30,18 +43,27 @@ for k = 5, #KEYS do
         czadd[#czadd + 1] = string.sub(raw, 2, 13)
         claimed = true
       else
-        local ok, env = pcall(cjson.decode, raw)
-        local props = ok and type(env) == 'table' and env['properties']
-        local tag = type(props) == 'table' and props['delivery_tag']
-        if type(tag) == 'string' and tag ~= '' then
-          local info = type(props['delivery_info']) == 'table' and props['delivery_info'] or {}
-          local ex = type(info['exchange']) == 'string' and info['exchange'] or ''
-          local rk = type(info['routing_key']) == 'string' and info['routing_key'] or ''
-          hset[#hset + 1] = tag
-          hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+        local ex_json, rk_json, fast_tag = fast_claim(raw)
+        if fast_tag then
+          hset[#hset + 1] = fast_tag
+          hset[#hset + 1] = '[' .. raw .. ', ' .. ex_json .. ', ' .. rk_json .. ']'
           zadd[#zadd + 1] = now
-          zadd[#zadd + 1] = tag
+          zadd[#zadd + 1] = fast_tag
           claimed = true
+        else
+          local ok, env = pcall(cjson.decode, raw)
+          local props = ok and type(env) == 'table' and env['properties']
+          local tag = type(props) == 'table' and props['delivery_tag']
+          if type(tag) == 'string' and tag ~= '' then
+            local info = type(props['delivery_info']) == 'table' and props['delivery_info'] or {}
+            local ex = type(info['exchange']) == 'string' and info['exchange'] or ''
+            local rk = type(info['routing_key']) == 'string' and info['routing_key'] or ''
+            hset[#hset + 1] = tag
+            hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+            zadd[#zadd + 1] = now
+            zadd[#zadd + 1] = tag
+            claimed = true
+          end
         end
       end
       out[#out + 1] = claimed and (k - 4) or -(k - 4)
