@@ -35,6 +35,8 @@ const { values: flags } = parseArgs({
     runs: { type: "string" },
     profile: { type: "string" },
     "celeriac-format": { type: "string", default: "celery" },
+    broker: { type: "string", default: "redis" },
+    amqp: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -42,7 +44,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(`usage: npm run bench -- [--quick] [--runs N] [--json FILE] [--chart FILE.svg] [--redis URL (FLUSHALLed!)]
        [--systems ${ALL_SYSTEMS.join(",")}] [--scenarios ${ALL_SCENARIOS.join(",")}] [--profile DIR (celeriac drain workers under --cpu-prof)]
-       [--celeriac-format celery|compact (the Redis broker's messageFormat; default celery, which Python reads)]`);
+       [--celeriac-format celery|compact (the Redis broker's messageFormat; default celery, which Python reads)]
+       [--broker redis|amqp] [--amqp URL (default amqp://guest:guest@127.0.0.1:5672//; see bench/README.md, "RabbitMQ")]`);
   process.exit(0);
 }
 
@@ -79,6 +82,12 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(): Promise<number> {
   killChildrenOnExit();
+  if (flags.broker === "amqp") {
+    const { DEFAULT_AMQP_URL, runAmqp } = await import("./amqp/run.ts");
+    const command = ["npm run bench --", ...process.argv.slice(2)].join(" ");
+    return runAmqp({ url: flags.amqp ?? DEFAULT_AMQP_URL, quick, runs, systems: flags.systems, scenarios: flags.scenarios, json: flags.json, command });
+  }
+  if (flags.broker !== "redis") throw new Error(`--broker must be "redis" or "amqp", not "${flags.broker}"`);
   const started = Date.now();
   const loadStart = loadavg().map((l) => round(l, 2));
   const skipped: Report["skipped"] = [];
