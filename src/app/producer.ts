@@ -65,11 +65,20 @@ export function buildMessage(call: Call, config: Readonly<Config>, replyTo: stri
   };
 }
 
-/** Encode and publish messages to one queue: in one batch when the broker has publishMany, else one by one. */
+/** Publishes in flight at once when a broker has no publishMany (e.g. AMQP confirms, awaited together). */
+const PUBLISH_WINDOW = 256;
+
+/**
+ * Encode and publish messages to one queue: in one batch when the broker has publishMany, else in
+ * windows of concurrent publishes, started in order, so a confirming broker confirms them together
+ * instead of one round trip each.
+ */
 export async function publishMessages(broker: Broker, queue: string, messages: readonly TaskMessage[]): Promise<void> {
   const wires = messages.map((message) => encodeTaskMessage(message));
   if (broker.publishMany) return broker.publishMany(queue, wires);
-  for (const wire of wires) await broker.publish(queue, wire);
+  for (let start = 0; start < wires.length; start += PUBLISH_WINDOW) {
+    await Promise.all(wires.slice(start, start + PUBLISH_WINDOW).map((wire) => broker.publish(queue, wire)));
+  }
 }
 
 /** Encode and publish a message to its queue. */

@@ -92,3 +92,21 @@ test("Celery's pyamqp://user@host// URL (no password: guest) connects, and rpc:/
   const result = await app.sendTask<number>("app.add", [2, 3], { queue });
   assert.equal(await result.get({ timeout: 20 }), 5);
 });
+
+test("applyMany on RabbitMQ publishes every message, in order, confirmed, and the worker runs them all", async () => {
+  const app = newApp(AMQP_URL, {});
+  const ran: number[] = [];
+  const record = app.task("app.record", (n: number) => void ran.push(n));
+  const queue = newQueue("many");
+  await (await app.getBroker()).declareQueue(queue);
+  const results = await record.applyMany(Array.from({ length: 600 }, (_, i) => [i] as [number]), { queue });
+  assert.equal(results.length, 600);
+  assert.equal(new Set(results.map((r) => r.id)).size, 600);
+  // Every publish was confirmed before applyMany resolved, so all 600 are in the queue now.
+  assert.equal(await (await app.getBroker()).length(queue), 600);
+  const worker = createWorker(app, { queues: [queue], concurrency: 1, prefetchMultiplier: 1 });
+  workers.push(worker);
+  await worker.start();
+  await eventually(() => ran.length === 600, 20_000, "all 600 tasks");
+  assert.deepEqual(ran, Array.from({ length: 600 }, (_, i) => i));
+});
