@@ -1,6 +1,7 @@
-// Helpers the Node agents share: JSON-line events to the harness, a completion counter with periodic
-// progress, stop-on-stdin, and the two producer loops (concurrent awaited sends, sequential round trips).
-import type { AgentEvent } from "./protocol.ts";
+// Helpers the Node agents share: the agent process's main, JSON-line events to the harness, a completion
+// counter with periodic progress, stop-on-stdin, and the two producer loops (concurrent awaited sends,
+// sequential round trips).
+import type { AgentEvent, AgentParams } from "./protocol.ts";
 
 /** Print one event line for the harness. */
 export function emit(event: AgentEvent): void {
@@ -44,6 +45,23 @@ export function exitOnStop(): void {
     if (buffer.split("\n").some((line) => line.trim() === "stop")) process.exit(0);
   });
   process.stdin.on("end", () => process.exit(0));
+}
+
+/**
+ * An agent process: parse its parameters, exit on "stop", play the role; a producer or client exits
+ * when done, a worker keeps consuming until the harness says "stop". Failures become an "error" event.
+ */
+export function agentMain<P extends AgentParams>(parse: () => P, run: (params: P) => Promise<void>): void {
+  const main = async (): Promise<void> => {
+    const params = parse();
+    exitOnStop();
+    await run(params);
+    if (params.role !== "worker") process.exit(0);
+  };
+  main().catch((error: unknown) => {
+    emit({ event: "error", message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    process.exit(1);
+  });
 }
 
 /** Run `next` at most `concurrency` at a time over 0..n-1 (each awaited), as concurrent producers do. */

@@ -3,13 +3,11 @@
 // It never asserts a timing: only that each figure exists, is a finite number, and has its runs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { assertRows, celeryImportable, runHarness, type Row } from "./smoke-kit.ts";
 
-const repo = fileURLToPath(new URL("..", import.meta.url));
 const SYSTEMS = ["celeriac", "bullmq", "celery"];
 const SCENARIOS = ["enqueue", "enqueue_bulk", "drain", "drain_2proc", "drain_results", "roundtrip", "memory", "connections", "redis_cpu"];
 const UNITS = ["tasks/s", "ms_p50", "ms_p95", "ms_p99", "bytes/task", "connections", "us/task"];
@@ -27,38 +25,6 @@ const EXPECTED: [string, string][] = [
   ["connections", "connections"],
   ["redis_cpu", "us/task"],
 ];
-
-interface Row {
-  system: string;
-  scenario: string;
-  value: number;
-  unit: string;
-  runs: number[];
-}
-
-function celeryImportable(): boolean {
-  try {
-    execFileSync("/usr/bin/python3", ["-c", "import celery, redis"], { stdio: "ignore", timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Run the harness, killed after `timeoutMs`; resolves with its exit code and output. */
-function runHarness(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", ...args], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 test("npm run bench -- --quick writes the documented JSON for every system and scenario", { timeout: 150_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "bench-smoke-"));
@@ -82,14 +48,8 @@ test("npm run bench -- --quick writes the documented JSON for every system and s
     for (const key of ["node", "celeriac", "bullmq", "redis"]) assert.equal(typeof report.versions[key], "string", key);
     assert.match(report.command, /--quick/);
 
-    for (const row of report.results) {
-      assert.ok(SYSTEMS.includes(row.system), row.system);
-      assert.ok(SCENARIOS.includes(row.scenario), row.scenario);
-      assert.ok(UNITS.includes(row.unit), row.unit);
-      assert.ok(Number.isFinite(row.value), `${row.system} ${row.scenario} ${row.unit}: ${row.value}`);
-      assert.ok(row.runs.length >= 1 && row.runs.every(Number.isFinite), `${row.system} ${row.scenario} runs`);
-    }
-    const expectedSystems = celeryImportable() ? SYSTEMS : ["celeriac", "bullmq"];
+    assertRows(report.results, { systems: SYSTEMS, scenarios: SCENARIOS, units: UNITS });
+    const expectedSystems = celeryImportable("redis") ? SYSTEMS : ["celeriac", "bullmq"];
     if (!expectedSystems.includes("celery")) assert.ok(report.skipped.some((s) => s.system === "celery" && s.reason.length > 0));
     for (const system of expectedSystems) {
       for (const [scenario, unit] of EXPECTED) {

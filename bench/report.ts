@@ -62,7 +62,8 @@ function find(results: readonly ResultRow[], system: SystemName, scenario: Scena
   return results.find((r) => r.system === system && r.scenario === scenario && r.unit === unit && r.detail === detail);
 }
 
-function format(value: number | undefined): string {
+/** A figure for the tables: thousands separated, fewer decimals the larger it is; "–" when missing. */
+export function format(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return "–";
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
   if (Math.abs(value) >= 100) return value.toFixed(0);

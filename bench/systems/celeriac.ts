@@ -1,18 +1,22 @@
-// Celeriac's agent: the bench.add task on a Redis broker (and backend when results are on), driven
-// through the public API only: delay(), applyMany(), AsyncResult.get() and createWorker().
+// Celeriac's agent: the bench.add task on the harness's broker (and backend when results are on), driven
+// through the public API only: delay(), applyMany(), AsyncResult.get() and createWorker(). The Redis
+// harness runs it with the broker's messageFormat, the RabbitMQ one (bench/amqp/agent.ts) with a connection name.
 import { createApp, type App } from "../../src/app/app.ts";
 import { createWorker } from "../../src/worker/worker.ts";
 import { Progress, emit, inParallel, sequentialLatencies } from "../agent-kit.ts";
 import { TASK_NAME, type AgentParams, type ProduceParams, type RoundtripParams, type WorkerParams } from "../protocol.ts";
 
-function makeApp(params: AgentParams, backend: string | null, ignoreResult: boolean, progress?: Progress) {
+/** The broker's transport options for this agent (messageFormat on Redis, connectionName on RabbitMQ). */
+type TransportOptions = Record<string, unknown>;
+
+function makeApp(params: AgentParams, transport: TransportOptions, backend: string | null, ignoreResult: boolean, progress?: Progress) {
   const app = createApp({
     readEnv: false,
     brokerUrl: params.broker,
     resultBackend: backend,
     taskDefaultQueue: params.queue,
     taskIgnoreResult: ignoreResult,
-    brokerTransportOptions: { messageFormat: params.messageFormat ?? "celery" },
+    brokerTransportOptions: transport,
   });
   const add = app.task(TASK_NAME, (x: number, y: number) => {
     progress?.tick();
@@ -21,9 +25,9 @@ function makeApp(params: AgentParams, backend: string | null, ignoreResult: bool
   return { app, add };
 }
 
-async function worker(params: WorkerParams): Promise<void> {
+async function worker(params: WorkerParams, transport: TransportOptions): Promise<void> {
   const progress = new Progress();
-  const { app } = makeApp(params, params.backend, params.backend === null, progress);
+  const { app } = makeApp(params, transport, params.backend, params.backend === null, progress);
   const w = createWorker(app, {
     queues: [params.queue],
     concurrency: params.concurrency,
@@ -34,8 +38,8 @@ async function worker(params: WorkerParams): Promise<void> {
   emit({ event: "ready", pid: process.pid });
 }
 
-async function produce(params: ProduceParams): Promise<void> {
-  const { app, add } = makeApp(params, null, !params.results);
+async function produce(params: ProduceParams, transport: TransportOptions): Promise<void> {
+  const { app, add } = makeApp(params, transport, null, !params.results);
   await connect(app, params.queue);
   const started = performance.now();
   if (params.mode === "bulk") {
@@ -50,8 +54,8 @@ async function produce(params: ProduceParams): Promise<void> {
   await app.close();
 }
 
-async function roundtrip(params: RoundtripParams): Promise<void> {
-  const { app, add } = makeApp(params, params.backend, false);
+async function roundtrip(params: RoundtripParams, transport: TransportOptions): Promise<void> {
+  const { app, add } = makeApp(params, transport, params.backend, false);
   await connect(app, params.queue);
   await app.getBackend();
   const latenciesMs = await sequentialLatencies(params.n, params.warmup, async (i) => {
@@ -68,8 +72,14 @@ async function connect(app: App, queue: string): Promise<void> {
   await broker.declareQueue(queue);
 }
 
+/** Play one role with the given broker transport options (any broker URL celeriac supports). */
+export async function runCeleriacAgent(params: AgentParams, transport: TransportOptions): Promise<void> {
+  if (params.role === "worker") return worker(params, transport);
+  if (params.role === "produce") return produce(params, transport);
+  return roundtrip(params, transport);
+}
+
+/** The Redis harness's entry point (bench/agent.ts): the broker's messageFormat, "celery" by default. */
 export async function runAgent(params: AgentParams): Promise<void> {
-  if (params.role === "worker") return worker(params);
-  if (params.role === "produce") return produce(params);
-  return roundtrip(params);
+  return runCeleriacAgent(params, { messageFormat: params.messageFormat ?? "celery" });
 }

@@ -73,13 +73,21 @@ export const makeDrivers = (options: DriverOptions): Record<SystemName, SystemDr
   },
 });
 
-/** Why Celery cannot run here (null when it can): /usr/bin/python3 must import celery and redis. */
-export function celeryUnavailable(): string | null {
+/** Celery's transport library for each broker: the Python module to import and its name in `versions`. */
+const CELERY_TRANSPORT = {
+  redis: { module: "redis", label: "redis-py" },
+  amqp: { module: "amqp", label: "py-amqp" },
+} as const;
+export type CeleryBroker = keyof typeof CELERY_TRANSPORT;
+
+/** Why Celery cannot run here (null when it can): /usr/bin/python3 must import celery and redis (or amqp). */
+export function celeryUnavailable(broker: CeleryBroker = "redis"): string | null {
+  const { module } = CELERY_TRANSPORT[broker];
   try {
-    execFileSync(PYTHON, ["-c", "import celery, redis"], { stdio: "ignore", timeout: 20_000 });
+    execFileSync(PYTHON, ["-c", `import celery, ${module}`], { stdio: "ignore", timeout: 20_000 });
     return null;
   } catch {
-    return `${PYTHON} cannot import celery and redis (install Debian's python3-celery and python3-redis)`;
+    return `${PYTHON} cannot import celery and ${module} (install Debian's python3-celery and python3-${module})`;
   }
 }
 
@@ -91,17 +99,24 @@ function packageVersion(path: string): string {
   }
 }
 
-/** Versions of everything measured, for the JSON and the README. */
-export function versions(withCelery: boolean): Record<string, string> {
+/** The Node packages measured besides celeriac, per broker. */
+const NODE_PACKAGES: Record<CeleryBroker, string[]> = { redis: ["bullmq", "ioredis"], amqp: ["amqplib"] };
+
+/**
+ * Versions of everything measured, for the JSON and the README: node, celeriac, the broker's Node
+ * packages, then `server` (e.g. { rabbitmq }), then Python's and Celery's when `withCelery`.
+ */
+export function versions(withCelery: boolean, broker: CeleryBroker = "redis", server: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = {
     node: process.version,
     celeriac: packageVersion(`${repoDir}package.json`),
-    bullmq: packageVersion(`${repoDir}node_modules/bullmq/package.json`),
-    ioredis: packageVersion(`${repoDir}node_modules/ioredis/package.json`),
+    ...Object.fromEntries(NODE_PACKAGES[broker].map((name) => [name, packageVersion(`${repoDir}node_modules/${name}/package.json`)])),
+    ...server,
   };
   if (withCelery) {
+    const { module, label } = CELERY_TRANSPORT[broker];
     try {
-      const script = "import json, sys, celery, kombu, redis; print(json.dumps({'python': sys.version.split()[0], 'celery': celery.__version__, 'kombu': kombu.__version__, 'redis-py': redis.__version__}))";
+      const script = `import json, sys, celery, kombu, ${module}; print(json.dumps({'python': sys.version.split()[0], 'celery': celery.__version__, 'kombu': kombu.__version__, '${label}': ${module}.__version__}))`;
       Object.assign(out, JSON.parse(execFileSync(PYTHON, ["-c", script], { encoding: "utf8", timeout: 20_000 })) as Record<string, string>);
     } catch {
       out["celery"] = "unavailable";
