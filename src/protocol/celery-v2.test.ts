@@ -9,8 +9,7 @@ import { encodeBody } from "./codecs.ts";
 import type { Signature, TaskMessage, WireMessage } from "./message.ts";
 import { emptyEmbed } from "./message.ts";
 import { signature, signatureToWire } from "./signature.ts";
-import { ProtocolError } from "../util/errors.ts";
-import { epochMs, reviveBytes, roundBigInts, taskFixtures, type Json, type TaskFixture } from "./fixtures.test-helper.ts";
+import { epochMs, reviveBytes, roundBigInts, taskFixtures, type Json, type TaskFixture, isCode } from "./fixtures.test-helper.ts";
 
 const OPTS: DecodeOptions = { accept: ["json", "msgpack"], maxBytes: 1 << 20 };
 const FIXTURES = taskFixtures();
@@ -20,15 +19,6 @@ const one = (prefix: string): TaskFixture => {
   assert.ok(found, `fixture ${prefix} missing`);
   return found;
 };
-
-function isCode(code: string, pattern?: RegExp) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ProtocolError, `expected ProtocolError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (pattern) assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 test("the fixtures hold every captured task message", () => {
   // 27 redis-broker files minus echo-bytes-json-error (nothing published); group/chord/priority have several.

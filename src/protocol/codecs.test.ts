@@ -13,19 +13,9 @@ import {
   type DecodeOptions,
 } from "./codecs.ts";
 import type { Serializer } from "./message.ts";
-import { ProtocolError } from "../util/errors.ts";
-import { loadFixture, type Json } from "./fixtures.test-helper.ts";
+import { loadFixture, type Json, isCode } from "./fixtures.test-helper.ts";
 
 const OPTS: DecodeOptions = { accept: ["json", "msgpack"], maxBytes: 1024 };
-
-function isCode(code: string, pattern?: RegExp) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ProtocolError, `expected ProtocolError, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (pattern) assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 test("serializerFor knows kombu's MIME names, with parameters after application/json", () => {
   assert.equal(serializerFor(JSON_CONTENT_TYPE), "json");

@@ -2,7 +2,9 @@
 // message into a WireMessage and lists every stored result meta. Not part of the package.
 
 import { readFileSync, readdirSync } from "node:fs";
+import assert from "node:assert/strict";
 import type { WireMessage, WireProperties } from "./message.ts";
+import { ProtocolError } from "../util/errors.ts";
 
 /** shared/ sits beside the repository clone (locally /work/shared, the same in CI). */
 export const FIXTURES_DIR = new URL("../../../shared/fixtures/celery-5.2.6/", import.meta.url);
@@ -150,4 +152,14 @@ export function roundBigInts(value: unknown): unknown {
 export function epochMs(iso: string): number {
   const aware = /(Z|[+-]\d{2}:\d{2})$/.test(iso);
   return Date.parse(aware ? iso : `${iso}Z`);
+}
+
+/** An assert.throws/rejects predicate: a ProtocolError with `code` (and a message matching `pattern`). */
+export function isCode(code: string, pattern?: RegExp) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof ProtocolError, `expected ProtocolError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (pattern) assert.match(err.message, pattern);
+    return true;
+  };
 }
