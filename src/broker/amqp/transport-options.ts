@@ -2,7 +2,7 @@
 // (BrokerOptions.transportOptions): each key checked for type and range, unknown keys refused with the
 // nearest known one, and combinations RabbitMQ would refuse caught at creation, not at the first declare.
 import { ConfigError } from "../../util/errors.ts";
-import { didYouMean } from "../../util/suggest.ts";
+import { parseOptions, type OptionChecks } from "../transport-options.ts";
 
 /** RabbitMQ-specific broker settings (Celery's broker_transport_options / task_queues equivalents). */
 export interface AmqpTransportOptions {
@@ -41,14 +41,11 @@ export const DEFAULT_TRANSPORT_OPTIONS: Readonly<AmqpTransportOptions> = Object.
   connectionName: null,
 });
 
-const KNOWN = Object.keys(DEFAULT_TRANSPORT_OPTIONS) as (keyof AmqpTransportOptions)[];
-
 const nonEmpty = (value: unknown): value is string => typeof value === "string" && value !== "";
 const integerIn = (min: number, max: number) => (value: unknown): value is number =>
   typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
 
-/** Per key: the check a value must pass, and the expected form an error message names. */
-const CHECKS: { [K in keyof AmqpTransportOptions]: { ok: (value: unknown) => boolean; expected: string } } = {
+const CHECKS: OptionChecks<AmqpTransportOptions> = {
   maxPriority: { ok: (v) => v === null || integerIn(1, 255)(v), expected: "an integer from 1 to 255 (Celery suggests 10) or null" },
   queueType: { ok: (v) => v === "classic" || v === "quorum", expected: '"classic" or "quorum"' },
   deliveryLimit: { ok: (v) => v === null || integerIn(0, 2 ** 31 - 1)(v), expected: "a non-negative integer or null" },
@@ -58,25 +55,12 @@ const CHECKS: { [K in keyof AmqpTransportOptions]: { ok: (value: unknown) => boo
   connectionName: { ok: (v) => v === null || nonEmpty(v), expected: "a non-empty string or null" },
 };
 
-const show = (value: unknown): string => (value === undefined ? "undefined" : JSON.stringify(value) ?? String(value));
-
 /**
  * Reads and validates the AMQP broker's transport options over the defaults. Example:
  * `parseTransportOptions({ maxPriority: 10 })`; `{ maxPriorty: 10 }` throws naming "maxPriority".
  */
 export function parseTransportOptions(raw: Readonly<Record<string, unknown>> | undefined): Readonly<AmqpTransportOptions> {
-  const options: Record<string, unknown> = { ...DEFAULT_TRANSPORT_OPTIONS };
-  for (const [key, value] of Object.entries(raw ?? {})) {
-    if (!(KNOWN as string[]).includes(key)) {
-      throw new ConfigError(`brokerTransportOptions: unknown key "${key}" for the AMQP broker${didYouMean(key, KNOWN)}; known keys: ${KNOWN.join(", ")}`);
-    }
-    // undefined means "not set", as elsewhere in the config (an optional field left out).
-    if (value === undefined) continue;
-    const check = CHECKS[key as keyof AmqpTransportOptions];
-    if (!check.ok(value)) throw new ConfigError(`brokerTransportOptions.${key} is ${show(value)}; expected ${check.expected}`);
-    options[key] = value;
-  }
-  return checkCombinations(options as unknown as AmqpTransportOptions);
+  return checkCombinations(parseOptions(raw, DEFAULT_TRANSPORT_OPTIONS, CHECKS, "AMQP"));
 }
 
 /** Combinations RabbitMQ would refuse (406 at the first declare), caught at configuration time. */

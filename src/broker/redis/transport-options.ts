@@ -1,7 +1,6 @@
 // The Redis broker's settings, read from the app's `brokerTransportOptions` (BrokerOptions.transportOptions):
 // each key checked, unknown keys refused with the nearest known one (the AMQP broker does the same).
-import { ConfigError } from "../../util/errors.ts";
-import { didYouMean } from "../../util/suggest.ts";
+import { parseOptions, type OptionChecks } from "../transport-options.ts";
 
 export type RedisMessageFormat = "celery" | "compact";
 
@@ -18,9 +17,7 @@ export interface RedisTransportOptions {
 
 export const DEFAULT_REDIS_TRANSPORT_OPTIONS: Readonly<RedisTransportOptions> = Object.freeze({ messageFormat: "celery" });
 
-const KNOWN = Object.keys(DEFAULT_REDIS_TRANSPORT_OPTIONS) as (keyof RedisTransportOptions)[];
-
-const CHECKS: { [K in keyof RedisTransportOptions]: { ok: (value: unknown) => boolean; expected: string } } = {
+const CHECKS: OptionChecks<RedisTransportOptions> = {
   messageFormat: { ok: (v) => v === "celery" || v === "compact", expected: '"celery" (Python workers can read it) or "compact" (Celeriac workers only)' },
 };
 
@@ -30,15 +27,5 @@ const CHECKS: { [K in keyof RedisTransportOptions]: { ok: (value: unknown) => bo
  * naming "messageFormat".
  */
 export function parseRedisTransportOptions(raw: Readonly<Record<string, unknown>> | undefined): Readonly<RedisTransportOptions> {
-  const options: Record<string, unknown> = { ...DEFAULT_REDIS_TRANSPORT_OPTIONS };
-  for (const [key, value] of Object.entries(raw ?? {})) {
-    if (!(KNOWN as string[]).includes(key)) {
-      throw new ConfigError(`brokerTransportOptions: unknown key "${key}" for the Redis broker${didYouMean(key, KNOWN)}; known keys: ${KNOWN.join(", ")}`);
-    }
-    if (value === undefined) continue;
-    const check = CHECKS[key as keyof RedisTransportOptions];
-    if (!check.ok(value)) throw new ConfigError(`brokerTransportOptions.${key} is ${JSON.stringify(value) ?? String(value)}; expected ${check.expected}`);
-    options[key] = value;
-  }
-  return Object.freeze(options as unknown as RedisTransportOptions);
+  return Object.freeze(parseOptions(raw, DEFAULT_REDIS_TRANSPORT_OPTIONS, CHECKS, "Redis"));
 }
