@@ -12,7 +12,7 @@
 // Options, each left out when it holds its default: h = headers beyond task and id, r = reply_to,
 // c = correlation_id (default: the id), p = priority (0), x = expiration, e = other properties,
 // t = content-type (application/json), n = content-encoding (utf-8), b = 1 when the body is base64.
-import { type WireMessage, type WireProperties, isWellFormedText, textBodyWire } from "./message.ts";
+import { type WireMessage, type WireProperties, storedBodyWire } from "./message.ts";
 import type { DecodedEnvelope } from "./kombu-envelope.ts";
 import { clashesWithTrim, expandEmptyEmbed, isDefaultHeader, trimEmptyEmbed } from "./kombu-envelope.ts";
 import { parseJson } from "./json.ts";
@@ -113,13 +113,7 @@ export function fromCompact(raw: string, routingKey: string): DecodedEnvelope {
   const contentType = isJson ? "application/json" : String(options["t"]);
   const contentEncoding = typeof options["n"] === "string" ? options["n"] : "utf-8";
   const bodyText = options["b"] === 1 ? null : isJson ? expandEmptyEmbed(text) : text;
-  let wire: WireMessage;
-  if (bodyText !== null && isWellFormedText(bodyText)) {
-    wire = textBodyWire(bodyText, contentType, contentEncoding, headers, properties);
-  } else {
-    const body = bodyText === null ? Buffer.from(text, "base64") : Buffer.from(bodyText, "utf8");
-    wire = { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType, contentEncoding, headers, properties };
-  }
+  const wire = storedBodyWire(bodyText, text, contentType, contentEncoding, headers, properties);
   return {
     wire,
     deliveryTag,

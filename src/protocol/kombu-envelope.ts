@@ -1,6 +1,6 @@
 // kombu's Redis JSON envelope: how a message sits in a Redis list (body, content-type, headers,
 // properties with delivery_info/delivery_tag), mapped to and from our WireMessage.
-import { type WireMessage, type WireProperties, isWellFormedText, textBodyWire } from "./message.ts";
+import { type WireMessage, type WireProperties, storedBodyWire } from "./message.ts";
 import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../util/errors.ts";
 
@@ -164,13 +164,7 @@ export function fromKombuEnvelope(raw: string): DecodedEnvelope {
   const rawEncoding = parsed["content-encoding"];
   const contentType = typeof rawType === "string" ? rawType : "application/json";
   const contentEncoding = typeof rawEncoding === "string" ? rawEncoding : "utf-8";
-  let wire: WireMessage;
-  if (text !== null && isWellFormedText(text)) {
-    wire = textBodyWire(text, contentType, contentEncoding, headers, properties);
-  } else {
-    const body = text === null ? Buffer.from(rawBody, "base64") : Buffer.from(text, "utf8");
-    wire = { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType, contentEncoding, headers, properties };
-  }
+  const wire = storedBodyWire(text, rawBody, contentType, contentEncoding, headers, properties);
   return {
     wire,
     deliveryTag,

@@ -117,6 +117,16 @@ export function textBodyWire(text: string, contentType: string, contentEncoding:
   };
 }
 
+/**
+ * A wire message from a body as a Redis envelope stores it: `text` when it was stored as text (kept as
+ * text when it survives UTF-8 exactly), else `base64` decoded to bytes.
+ */
+export function storedBodyWire(text: string | null, base64: string, contentType: string, contentEncoding: string, headers: Record<string, unknown>, properties: WireProperties): WireMessage {
+  if (text !== null && isWellFormedText(text)) return textBodyWire(text, contentType, contentEncoding, headers, properties);
+  const body = text === null ? Buffer.from(base64, "base64") : Buffer.from(text, "utf8");
+  return { body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType, contentEncoding, headers, properties };
+}
+
 /** Whether a string has no lone surrogates (so its UTF-8 encoding decodes back to it exactly). */
 export function isWellFormedText(text: string): boolean {
   const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
