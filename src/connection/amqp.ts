@@ -5,6 +5,7 @@ import { connect as amqpConnect, type ChannelModel, type Options, type SocketOpt
 import { ConfigError, ConnectionError } from "../util/errors.ts";
 import { maskUrl } from "../util/url.ts";
 import { parseAmqpUrl } from "./amqp-url.ts";
+import { SharedResources } from "../util/shared-lease.ts";
 
 export { parseAmqpUrl, type AmqpUrl } from "./amqp-url.ts";
 
@@ -203,7 +204,7 @@ export interface AmqpConnectionLease {
   release(): Promise<void>;
 }
 
-const shared = new Map<string, { connection: AmqpConnection; holders: number }>();
+const shared = new SharedResources<AmqpConnection>((connection) => connection.close());
 
 /**
  * Leases the process's connection for `url`, so a worker's broker and rpc backend use one TCP
@@ -211,25 +212,6 @@ const shared = new Map<string, { connection: AmqpConnection; holders: number }>(
  */
 export function leaseAmqpConnection(url: string, options: AmqpConnectionOptions): AmqpConnectionLease {
   // Keyed by URL only: the first holder's heartbeat and timeout settings apply to the shared connection.
-  const key = url;
-  let entry = shared.get(key);
-  if (!entry) {
-    entry = { connection: new AmqpConnection(url, options), holders: 0 };
-    shared.set(key, entry);
-  }
-  entry.holders++;
-  const held = entry;
-  let released = false;
-  return {
-    connection: held.connection,
-    release: async () => {
-      if (released) return;
-      released = true;
-      held.holders--;
-      if (held.holders === 0) {
-        if (shared.get(key) === held) shared.delete(key);
-        await held.connection.close();
-      }
-    },
-  };
+  const { resource, release } = shared.lease(url, () => new AmqpConnection(url, options));
+  return { connection: resource, release };
 }

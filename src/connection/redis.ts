@@ -11,6 +11,7 @@ import { isIP } from "node:net";
 import { Redis, type RedisOptions } from "ioredis";
 import { ConfigError, ConnectionError } from "../util/errors.ts";
 import { maskUrl } from "../util/url.ts";
+import { SharedResources } from "../util/shared-lease.ts";
 
 export interface RedisTarget {
   host?: string;
@@ -255,33 +256,11 @@ export interface RedisLease {
   release(): Promise<void>;
 }
 
-interface Shared {
-  client: Redis;
-  users: number;
-}
-
-const sharedClients = new Map<string, Shared>();
+const sharedClients = new SharedResources<Redis>((client) => closeClient(client));
 
 function lease(key: string, make: () => Redis): RedisLease {
-  let shared = sharedClients.get(key);
-  if (!shared) {
-    shared = { client: make(), users: 0 };
-    sharedClients.set(key, shared);
-  }
-  shared.users++;
-  const entry = shared;
-  let released = false;
-  return {
-    client: entry.client,
-    release: async () => {
-      if (released) return;
-      released = true;
-      entry.users--;
-      if (entry.users > 0) return;
-      sharedClients.delete(key);
-      await closeClient(entry.client);
-    },
-  };
+  const { resource, release } = sharedClients.lease(key, make);
+  return { client: resource, release };
 }
 
 /**
