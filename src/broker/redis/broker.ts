@@ -12,7 +12,7 @@ import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisCli
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
-import { type ConsumerHost, RedisConsumer } from "./consumer.ts";
+import { type ConsumerHost, type FetchedItem, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
 import { type RedisMessageFormat, parseRedisTransportOptions } from "./transport-options.ts";
@@ -198,9 +198,12 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   // ---- ConsumerHost: the operations consumers and maintenance run ----
 
-  async fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]> {
-    const reply = (await runScript(this.client, "fetch", [...CLAIM_KEYS, ...keys], [max, Date.now() / 1000])) as (number | string)[];
-    const out: { key: string; raw: string; claimed: boolean }[] = [];
+  async fetch(keys: readonly string[], max: number): Promise<FetchedItem[]> {
+    // On the blocking connection, idle while messages wait (BRPOP runs only when every list is empty):
+    // it writes each command at once, where the auto-pipelined command connection would hold the
+    // consumer's next fetch until the current batch has run, and Redis would pop it only then.
+    const reply = (await runScript(this.blocking ?? this.client, "fetch", [...CLAIM_KEYS, ...keys], [max, Date.now() / 1000])) as (number | string)[];
+    const out: FetchedItem[] = [];
     for (let i = 0; i < reply.length; i += 2) {
       const index = Number(reply[i]);
       out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0 });

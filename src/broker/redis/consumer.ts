@@ -8,10 +8,17 @@ import { isCompact } from "../../protocol/compact-envelope.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
 
+/** One item fetch.lua popped; `claimed` is false for items that are in neither format. */
+export interface FetchedItem {
+  key: string;
+  raw: string;
+  claimed: boolean;
+}
+
 /** What a consumer needs from its broker (implemented by RedisBroker). */
 export interface ConsumerHost {
-  /** fetch.lua: pop and claim up to `max`; `claimed` is false for items that are in neither format. */
-  fetch(keys: readonly string[], max: number): Promise<{ key: string; raw: string; claimed: boolean }[]>;
+  /** fetch.lua: pop and claim up to `max`. */
+  fetch(keys: readonly string[], max: number): Promise<FetchedItem[]>;
   /** BRPOP on the blocking connection; null on timeout or when unblocked. */
   blockingPop(keys: readonly string[], timeoutSeconds: number): Promise<{ key: string; raw: string } | null>;
   /** Record a BRPOP-ed item as claimed: kombu's unacked/unacked_index, or ours for a compact message. */
@@ -57,20 +64,32 @@ export class RedisConsumer implements Consumer {
 
   private async loop(): Promise<void> {
     let failures = 0;
-    while (this.active) {
-      const want = this.prefetch - this.unsettled;
-      if (want <= 0) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = null;
-        continue;
+    // A fetch already sent for the next batch: Redis pops it while this process runs the current one.
+    let next: { batch: Promise<FetchedItem[]>; size: number } | null = null;
+    while (this.active || next) {
+      if (!next) {
+        const want = this.prefetch - this.unsettled;
+        if (want <= 0) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = null;
+          continue;
+        }
+        next = this.send(Math.min(want, MAX_BATCH));
       }
+      const { batch: sent, size } = next;
+      next = null;
       try {
-        const batch = await this.host.fetch(this.keys, Math.min(want, MAX_BATCH));
+        const batch = await sent;
         failures = 0;
         if (batch.length > 0) {
+          // A full batch means more is likely waiting: ask for it before running this one, within the
+          // prefetch window (this batch counts as unsettled already).
+          const room = this.prefetch - this.unsettled - batch.length;
+          if (this.active && batch.length === size && room > 0) next = this.send(Math.min(room, MAX_BATCH));
           for (const item of batch) this.dispatch(item.key, item.raw, item.claimed);
           continue;
         }
+        if (!this.active) break;
         // Every list is empty: wait in BRPOP (1 s, like kombu) instead of polling.
         const popped = await this.host.blockingPop(this.keys, 1);
         if (!popped) continue;
@@ -80,12 +99,19 @@ export class RedisConsumer implements Consumer {
         }
         await this.claimAndDispatch(popped.key, popped.raw);
       } catch (error) {
-        if (!this.active) break;
+        if (!this.active) continue;
         failures++;
         if (failures === 1) this.host.log("warn", `redis consumer: ${(error as Error).message}; retrying`);
         await sleep(backoffMs(failures, 50, 2000));
       }
     }
+  }
+
+  private send(size: number): { batch: Promise<FetchedItem[]>; size: number } {
+    const batch = this.host.fetch(this.keys, size);
+    // Awaited in the next turn of the loop; until then a failure must not count as unhandled.
+    batch.catch(() => undefined);
+    return { batch, size };
   }
 
   private async claimAndDispatch(key: string, raw: string): Promise<void> {
@@ -112,37 +138,75 @@ export class RedisConsumer implements Consumer {
       if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
       return;
     }
-    const { deliveryTag: tag, compact } = decoded;
     this.unsettled++;
-    this.host.track(tag, compact);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.unsettled--;
-      this.host.untrack(tag);
-      this.wake?.();
-      return true;
-    };
-    const delivery: Delivery = {
-      message: decoded.wire,
-      queue,
-      redelivered: decoded.redelivered,
-      ack: async () => {
-        if (settle()) await this.host.ack(tag, compact);
-      },
-      reject: async ({ requeue }) => {
-        if (!settle()) return;
-        if (requeue) return this.host.requeue(tag);
-        this.host.log("warn", `redis consumer: message ${String(decoded.wire.headers["id"] ?? tag)} from "${queue}" rejected without requeue; dropped`);
-        await this.host.ack(tag, compact);
-      },
-    };
+    this.host.track(decoded.deliveryTag, decoded.compact);
     try {
-      this.handler(delivery);
+      this.handler(new RedisDelivery(this, decoded, queue));
     } catch (error) {
       this.host.log("error", `redis consumer: delivery handler threw: ${(error as Error).message}`);
     }
+  }
+
+  /** A delivery is settled (or its requeue done): one more may be fetched. */
+  release(tag: string): void {
+    this.unsettled--;
+    this.host.untrack(tag);
+    this.wake?.();
+  }
+
+  ack(tag: string, compact: boolean): Promise<void> {
+    return this.host.ack(tag, compact);
+  }
+
+  requeue(tag: string): Promise<void> {
+    return this.host.requeue(tag);
+  }
+
+  log(level: "info" | "warn" | "error", message: string): void {
+    this.host.log(level, message);
+  }
+}
+
+const SETTLED_ALREADY = Promise.resolve();
+
+// A class rather than an object of closures: one is made per message, so its methods live on the prototype.
+class RedisDelivery implements Delivery {
+  readonly message: Delivery["message"];
+  readonly redelivered: boolean;
+  private readonly tag: string;
+  private readonly compact: boolean;
+  private settled = false;
+
+  constructor(
+    private readonly consumer: RedisConsumer,
+    decoded: ReturnType<typeof decodeStored>,
+    readonly queue: string,
+  ) {
+    this.message = decoded.wire;
+    this.redelivered = decoded.redelivered;
+    this.tag = decoded.deliveryTag;
+    this.compact = decoded.compact;
+  }
+
+  /** Batched by the broker: every ack of one tick shares one flush and its promise. */
+  ack(): Promise<void> {
+    if (this.settled) return SETTLED_ALREADY;
+    this.settled = true;
+    this.consumer.release(this.tag);
+    return this.consumer.ack(this.tag, this.compact);
+  }
+
+  async reject({ requeue }: { requeue: boolean }): Promise<void> {
+    if (this.settled) return;
+    this.settled = true;
+    if (requeue) {
+      // The window opens only once the message is back: fetches go out on another connection than
+      // the requeue, and the next one must find the message at the front of its queue.
+      return this.consumer.requeue(this.tag).finally(() => this.consumer.release(this.tag));
+    }
+    this.consumer.release(this.tag);
+    this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);
+    await this.consumer.ack(this.tag, this.compact);
   }
 }
 
