@@ -20,9 +20,10 @@ export function areaOf(url: string, functionName: string): string {
   if (functionName === "(idle)") return "idle (waiting on I/O)";
   if (functionName === "(garbage collector)") return "garbage collector";
   if (functionName === "(program)") return "V8/native (program)";
-  const src = /\/src\/([^/]+(?:\/[^/]+)?)\//.exec(url);
+  // src/ run through tsx, or the compiled copy the harness builds (.bench/lib-<pid>/, bench/library.ts).
+  const src = /\/(?:src|\.bench\/lib-\d+)\/([^/]+(?:\/[^/]+)?)\//.exec(url);
   if (src && !url.includes("node_modules")) return `src/${src[1]}`;
-  const srcFile = /\/src\/([^/]+)\.ts$/.exec(url);
+  const srcFile = /\/(?:src|\.bench\/lib-\d+)\/([^/]+)\.[tj]s$/.exec(url);
   if (srcFile && !url.includes("node_modules")) return "src";
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1] as string;

@@ -4,6 +4,7 @@
 import { writeFileSync } from "node:fs";
 import { cpus, arch, loadavg, platform, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { buildLibrary } from "./library.ts";
 import { killChildrenOnExit } from "./children.ts";
 import { breakdown, calibrate, round, usecPerTask, type NestedShares } from "./commandstats.ts";
 import type { SystemName } from "./protocol.ts";
@@ -82,6 +83,15 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(): Promise<number> {
   killChildrenOnExit();
+  const removeLibrary = buildLibrary(log);
+  try {
+    return await runBroker();
+  } finally {
+    removeLibrary();
+  }
+}
+
+async function runBroker(): Promise<number> {
   if (flags.broker === "amqp") {
     const { DEFAULT_AMQP_URL, runAmqp } = await import("./amqp/run.ts");
     const command = ["npm run bench --", ...process.argv.slice(2)].join(" ");

@@ -1,10 +1,14 @@
 // Celeriac's agent: the bench.add task on the harness's broker (and backend when results are on), driven
 // through the public API only: delay(), applyMany(), AsyncResult.get() and createWorker(). The Redis
 // harness runs it with the broker's messageFormat, the RabbitMQ one (bench/amqp/agent.ts) with a connection name.
-import { createApp, type App } from "../../src/app/app.ts";
-import { createWorker } from "../../src/worker/worker.ts";
+import type * as Celeriac from "../../src/index.ts";
+import type { App } from "../../src/index.ts";
+import { LIBRARY_ENV } from "../library.ts";
 import { Progress, emit, inParallel, sequentialLatencies } from "../agent-kit.ts";
 import { TASK_NAME, type AgentParams, type ProduceParams, type RoundtripParams, type WorkerParams } from "../protocol.ts";
+
+// The compiled library the harness built (bench/library.ts), as users run it; src/ when started by hand.
+const { createApp, createWorker } = (await import(process.env[LIBRARY_ENV] ?? "../../src/index.ts")) as typeof Celeriac;
 
 /** The broker's transport options for this agent (messageFormat on Redis, connectionName on RabbitMQ). */
 type TransportOptions = Record<string, unknown>;
