@@ -79,7 +79,8 @@ export class App {
       applyMany: (argsList, callOptions = {}) => this.sendMany(argsList.map((args) => ({ name, args, options: callOptions, taskOptions: resolved })), task),
       s: (...args) => signature(name, args),
       si: (...args) => ({ ...signature(name, args), immutable: true }),
-      run: async (ctx: TaskContext, args: unknown[]) => (resolved.bind ? invoke(ctx, ...args) : invoke(...args)),
+      run: (ctx: TaskContext, args: unknown[]) => (resolved.bind ? invoke(ctx, ...args) : invoke(...args)),
+      isAsync: fn.constructor.name === "AsyncFunction",
     };
     this.tasks.set(name, task as unknown as AnyTask);
     return task;

@@ -7,7 +7,7 @@ import type { TaskErrorInfo, TaskState } from "../protocol/result.ts";
 import { errorInfoFrom, tracebackFrom } from "../protocol/result-meta.ts";
 import { exponentialBackoff } from "../util/backoff.ts";
 import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded } from "./errors.ts";
-import { currentRequest } from "./current.ts";
+import { runWithRequest } from "./current.ts";
 import type { AnyTask, RetryOptions, TaskContext, TaskRequest } from "./task.ts";
 
 export type Outcome =
@@ -29,20 +29,41 @@ export interface InvokeEnvironment {
   stopSignal?: AbortSignal;
 }
 
-/** Run `task` for `message`; never throws. */
-export async function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvironment): Promise<Outcome> {
-  const started = performance.now();
-  const runtime = (): number => performance.now() - started;
+/**
+ * Run `task` for `message`; never throws. The outcome is returned as is when the function returns a
+ * plain value and no time limit applies (no promise on the hot path), else as a promise.
+ */
+export function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvironment): Outcome | Promise<Outcome> {
   const hard = message.timeLimit[0] ?? task.options.timeLimit ?? env.defaultTimeLimit;
   const soft = message.timeLimit[1] ?? task.options.softTimeLimit ?? env.defaultSoftTimeLimit;
-  const abort = new LazyAbort(env.stopSignal);
-  const timers: NodeJS.Timeout[] = [];
-  if (soft) timers.push(setTimeout(() => abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
-
+  if (hard || soft) return invokeWithLimits(task, message, env, hard, soft);
+  const started = performance.now();
+  const ctx = new Context(message, env);
+  let result: unknown;
   try {
-    const args = bindArguments(task, message.args, message.kwargs);
-    const ctx = new Context(message, env, abort);
-    const running = currentRequest.run(ctx, () => task.run(ctx, args));
+    result = start(task, ctx, message);
+  } catch (error) {
+    ctx.dispose();
+    return classifyError(task, message, error, performance.now() - started);
+  }
+  if (!isThenable(result)) {
+    ctx.dispose();
+    return { kind: "success", value: result, runtimeMs: performance.now() - started };
+  }
+  return Promise.resolve(result).then(
+    (value): Outcome => ({ kind: "success", value, runtimeMs: performance.now() - started }),
+    (error: unknown) => classifyError(task, message, error, performance.now() - started),
+  ).finally(() => ctx.dispose());
+}
+
+/** The same with a soft limit (the task's signal fires) and/or a hard one (the slot is freed even if the function never returns). */
+async function invokeWithLimits(task: AnyTask, message: TaskMessage, env: InvokeEnvironment, hard: number | null, soft: number | null): Promise<Outcome> {
+  const started = performance.now();
+  const ctx = new Context(message, env);
+  const timers: NodeJS.Timeout[] = [];
+  if (soft) timers.push(setTimeout(() => ctx.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+  try {
+    const running = new Promise((resolve) => resolve(start(task, ctx, message)));
     let value: unknown;
     if (hard) {
       running.catch(() => {}); // it may still reject after the limit; nobody is listening then
@@ -50,7 +71,7 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
         timers.push(
           setTimeout(() => {
             const error = new TimeLimitExceeded(hard);
-            abort.abort(error);
+            ctx.abort(error);
             reject(error);
           }, hard * 1000),
         );
@@ -59,13 +80,29 @@ export async function invokeTask(task: AnyTask, message: TaskMessage, env: Invok
     } else {
       value = await running;
     }
-    return { kind: "success", value, runtimeMs: runtime() };
+    return { kind: "success", value, runtimeMs: performance.now() - started };
   } catch (error) {
-    return classifyError(task, message, error, runtime());
+    return classifyError(task, message, error, performance.now() - started);
   } finally {
     for (const timer of timers) clearTimeout(timer);
-    abort.dispose();
+    ctx.dispose();
   }
+}
+
+/** Tasks whose plain (non-async) function has returned a promise: from then on they run like async ones. */
+const seenReturningPromises = new WeakSet<AnyTask>();
+
+/** Bind the arguments and call the function with its request current; throws what the function throws. */
+function start(task: AnyTask, ctx: Context, message: TaskMessage): unknown {
+  const args = bindArguments(task, message.args, message.kwargs);
+  const acrossAwaits = task.isAsync || seenReturningPromises.has(task);
+  const result = runWithRequest(ctx, acrossAwaits, () => task.run(ctx, args as never[]));
+  if (!acrossAwaits && isThenable(result)) seenReturningPromises.add(task);
+  return result;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 /**
@@ -106,11 +143,12 @@ class LazyAbort {
 // prototype and the request is read lazily from the message.
 class Context implements TaskContext {
   private requestView: TaskRequest | null = null;
+  // Made when the task reads its signal or a time limit fires (see LazyAbort).
+  private aborter: LazyAbort | null = null;
 
   constructor(
     private readonly message: TaskMessage,
     private readonly env: InvokeEnvironment,
-    private readonly abort: LazyAbort,
   ) {}
 
   get request(): TaskRequest {
@@ -135,7 +173,18 @@ class Context implements TaskContext {
   }
 
   get signal(): AbortSignal {
-    return this.abort.signal;
+    this.aborter ??= new LazyAbort(this.env.stopSignal);
+    return this.aborter.signal;
+  }
+
+  /** Fire the task's signal (a time limit); a signal read later starts aborted. */
+  abort(reason: unknown): void {
+    this.aborter ??= new LazyAbort(this.env.stopSignal);
+    this.aborter.abort(reason);
+  }
+
+  dispose(): void {
+    this.aborter?.dispose();
   }
 
   retry(options: RetryOptions = {}): never {

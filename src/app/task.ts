@@ -99,8 +99,10 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> {
   s(...args: unknown[]): Signature;
   /** An immutable signature: the parent's result is not prepended. */
   si(...args: unknown[]): Signature;
-  /** The function as defined, run with the given context (used by workers and eager mode). */
-  run(ctx: TaskContext, args: unknown[]): Promise<R>;
+  /** The function as defined, run with the given context (used by workers and eager mode): its value, or a promise of it. */
+  run(ctx: TaskContext, args: unknown[]): R | PromiseLike<R>;
+  /** The function is declared `async`: its request (currentTaskRequest) is kept across its awaits. */
+  readonly isAsync: boolean;
 }
 
 export type AnyTask = Task<never[], unknown>;

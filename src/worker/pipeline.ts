@@ -13,7 +13,7 @@ import type { EtaScheduler } from "./eta.ts";
 import type { AsyncPool } from "./pool/async-pool.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { RevokedSet } from "./revoked.ts";
-import { settle, settleRevoked, type SettleContext } from "./settle.ts";
+import { ignoresResult, settle, settleRevoked, type SettleContext, type Settling } from "./settle.ts";
 
 export interface PipelineParts {
   app: App;
@@ -26,10 +26,16 @@ export interface PipelineParts {
   stopping: AbortSignal;
   /** Aborts when the worker must stop at once: running tasks' signals fire. */
   forceStop: AbortSignal;
+  /** Acknowledge a delivery without waiting for it (acks early); a failure is reported, not thrown. */
+  ackEarly(delivery: Delivery): void;
 }
 
-/** Handle one delivery to the end. Resolves when it is settled; never rejects. */
-export async function handleDelivery(parts: PipelineParts, delivery: Delivery): Promise<void> {
+/**
+ * Handle one delivery to the end. Returns nothing when it was settled synchronously (the common case: a
+ * synchronous task with nothing to wait for), else a promise that resolves once it is settled. Never
+ * throws or rejects.
+ */
+export function handleDelivery(parts: PipelineParts, delivery: Delivery): Promise<void> | undefined {
   const { app } = parts;
   let message: TaskMessage;
   try {
@@ -46,84 +52,119 @@ export async function handleDelivery(parts: PipelineParts, delivery: Delivery): 
   } catch (error) {
     return reject(parts, delivery, message.id, message.task, error);
   }
-  app.events.emit("task:received", { id: message.id, name: message.task, queue: delivery.queue, eta: message.eta, retries: message.retries });
+  parts.settleContext.stats.received++;
+  if (app.events.hasListeners("task:received")) {
+    app.events.emit("task:received", { id: message.id, name: message.task, queue: delivery.queue, eta: message.eta, retries: message.retries });
+  }
 
-  // Each step awaits only when it has something to wait for: most tasks have no eta, no rate limit and
-  // find a free slot, and every needless await is a microtask per task on the hot path.
+  // Most tasks have no eta and no rate limit, are neither revoked nor expired and find a free slot:
+  // they run at once, without a promise; anything that has to wait takes the async path.
+  if (isDiscarded(parts, message) || (message.eta && message.eta.getTime() > Date.now()) || task.options.rateLimit) {
+    return guarded(parts, delivery, message, waitThenRun(parts, delivery, message, task));
+  }
+  const release = parts.pool.tryAcquire();
+  if (!release) return guarded(parts, delivery, message, waitThenRun(parts, delivery, message, task));
+  let running: Promise<void> | undefined;
   try {
-    if (await discardedBeforeRun(parts, delivery, message, task)) return;
-    if (message.eta && message.eta.getTime() > Date.now()) {
-      if ((await parts.eta.waitOrPark(delivery, message.eta, parts.stopping)) === "parked") return;
-      if (await discardedBeforeRun(parts, delivery, message, task)) return;
-    }
-    if (task.options.rateLimit) await parts.rateLimiter.acquire(task, parts.stopping);
-    const release = parts.pool.tryAcquire() ?? (await parts.pool.acquire());
-    try {
-      await run(parts, delivery, message, task);
-    } finally {
-      release();
-    }
+    running = run(parts, delivery, message, task);
   } catch (error) {
-    if (parts.stopping.aborted) {
-      // Stopping before the task started: give the message back untouched.
-      await delivery.reject({ requeue: true }).catch(() => {});
-      return;
-    }
-    app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}]`, error });
-    await delivery.reject({ requeue: true }).catch(() => {});
+    release();
+    return recover(parts, delivery, message, error);
+  }
+  if (!running) {
+    release();
+    return undefined;
+  }
+  return guarded(parts, delivery, message, running.finally(release));
+}
+
+/** The async path: discard, wait for the eta, the rate limit and a slot, then run. */
+async function waitThenRun(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> {
+  if (isDiscarded(parts, message)) return discard(parts, delivery, message, task);
+  if (message.eta && message.eta.getTime() > Date.now()) {
+    if ((await parts.eta.waitOrPark(delivery, message.eta, parts.stopping)) === "parked") return;
+    if (isDiscarded(parts, message)) return discard(parts, delivery, message, task);
+  }
+  if (task.options.rateLimit) await parts.rateLimiter.acquire(task, parts.stopping);
+  const release = parts.pool.tryAcquire() ?? (await parts.pool.acquire());
+  try {
+    await run(parts, delivery, message, task);
+  } finally {
+    release();
   }
 }
 
-async function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> {
+/** `handling`, with a failure to settle turned into a requeue (never a rejection). */
+function guarded(parts: PipelineParts, delivery: Delivery, message: TaskMessage, handling: Promise<void>): Promise<void> {
+  return handling.catch((error: unknown) => recover(parts, delivery, message, error));
+}
+
+async function recover(parts: PipelineParts, delivery: Delivery, message: TaskMessage, error: unknown): Promise<void> {
+  if (!parts.stopping.aborted) {
+    parts.app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}]`, error });
+  }
+  // Stopping before the task started, or it could not be settled: give the message back untouched.
+  await delivery.reject({ requeue: true }).catch(() => {});
+}
+
+/** Run the task and settle its outcome: nothing when all of it was synchronous, else a promise. */
+function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> | undefined {
   const { app, settleContext } = parts;
   if (parts.stopping.aborted) throw parts.stopping.reason;
   const acksLate = task.options.acksLate ?? app.config.taskAcksLate;
   // Acks early are not awaited: the broker batches acks, and waiting for the batch would delay every
   // task by a flush. A crash before the ack lands redelivers the task, as acksLate would.
-  if (!acksLate) delivery.ack().catch((error: unknown) => app.events.emit("worker:error", { message: `could not acknowledge ${message.task}[${message.id}]`, error }));
-  const backend = settleContext.backend;
-  const ignoreResult = message.ignoreResult || (task.options.ignoreResult ?? app.config.taskIgnoreResult);
-  const storeState = async (state: string, meta: unknown): Promise<void> => {
-    if (backend && !ignoreResult) {
-      await backend.store({ taskId: message.id, state, value: meta, error: null, traceback: null, children: [], dateDone: null, parentId: message.parentId, groupId: message.groupId, replyTo: message.replyTo });
-    }
-  };
+  if (!acksLate) parts.ackEarly(delivery);
+  const settling: Settling = { delivery, message, task, acked: !acksLate };
   if (task.options.trackStarted ?? app.config.taskTrackStarted) {
-    await storeState("STARTED", { pid: process.pid, hostname: settleContext.hostname });
+    return storeState(parts, settling, "STARTED", { pid: process.pid, hostname: settleContext.hostname }).then(() => runStarted(parts, settling));
   }
-  app.events.emit("task:started", { id: message.id, name: message.task });
-  const outcome = await invokeTask(task, message, {
+  return runStarted(parts, settling);
+}
+
+function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefined {
+  const { app, settleContext } = parts;
+  const { message } = s;
+  if (app.events.hasListeners("task:started")) app.events.emit("task:started", { id: message.id, name: message.task });
+  const outcome = invokeTask(s.task, message, {
     hostname: settleContext.hostname,
-    queue: delivery.queue,
+    queue: s.delivery.queue,
     isEager: false,
     defaultTimeLimit: app.config.taskTimeLimit,
     defaultSoftTimeLimit: app.config.taskSoftTimeLimit,
     stopSignal: parts.forceStop,
     updateState: async (state, meta) => {
-      await storeState(state, meta);
+      await storeState(parts, s, state, meta);
       app.events.emit("task:progress", { id: message.id, name: message.task, state, meta });
     },
   });
-  await settle(settleContext, { delivery, message, task, acked: !acksLate }, outcome);
+  if (outcome instanceof Promise) return outcome.then((settled) => settle(settleContext, s, settled));
+  return settle(settleContext, s, outcome);
 }
 
-/** Settle as REVOKED a task that was revoked or has expired; false (synchronously cheap) otherwise. */
-function discardedBeforeRun(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): boolean | Promise<boolean> {
-  const reason = parts.revoked.has(message.id) ? "revoked" : message.expires && message.expires.getTime() <= Date.now() ? "expired" : null;
-  if (!reason) return false;
-  return discard(parts, delivery, message, task, reason);
+/** Store an intermediate state (STARTED, PROGRESS, custom) unless results are off for this task. */
+async function storeState(parts: PipelineParts, s: Settling, state: string, meta: unknown): Promise<void> {
+  const { backend } = parts.settleContext;
+  const { message } = s;
+  if (!backend || ignoresResult(parts.app, s)) return;
+  await backend.store({ taskId: message.id, state, value: meta, error: null, traceback: null, children: [], dateDone: null, parentId: message.parentId, groupId: message.groupId, replyTo: message.replyTo });
 }
 
-async function discard(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask, reason: string): Promise<boolean> {
-  const ignoreResult = message.ignoreResult || (task.options.ignoreResult ?? parts.app.config.taskIgnoreResult);
-  await settleRevoked(parts.settleContext, delivery, message, reason, ignoreResult);
-  return true;
+function isDiscarded(parts: PipelineParts, message: TaskMessage): boolean {
+  return parts.revoked.has(message.id) || (message.expires !== null && message.expires.getTime() <= Date.now());
+}
+
+/** Settle as REVOKED a task that was revoked or has expired before it ran. */
+async function discard(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> {
+  const reason = parts.revoked.has(message.id) ? "revoked" : "expired";
+  await settleRevoked(parts.settleContext, delivery, message, reason, ignoresResult(parts.app, { message, task }));
 }
 
 /** Reject a message that cannot run (malformed, not allowed, unknown task): logged, counted, dropped or dead-lettered. */
 async function reject(parts: PipelineParts, delivery: Delivery, id: string | null, name: string | null, error: unknown): Promise<void> {
   const code = error instanceof CeleriacError ? error.code : "MALFORMED_MESSAGE";
   const reason = error instanceof Error ? error.message : String(error);
+  parts.settleContext.stats.rejected++;
   parts.app.events.emit("task:rejected", { id, name, code, reason, requeued: false });
   await delivery.reject({ requeue: false }).catch((rejectError: unknown) => {
     parts.app.events.emit("worker:error", { message: "could not reject a message", error: rejectError });

@@ -16,6 +16,18 @@ export interface SettleContext {
   broker: Broker;
   backend: ResultBackend | null;
   hostname: string;
+  /** The worker's counters, counted here and in the pipeline (not through events: one worker's own). */
+  stats: WorkerCounters;
+}
+
+/** What a worker counts (Worker.stats). */
+export interface WorkerCounters {
+  received: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  rejected: number;
+  revoked: number;
 }
 
 export interface Settling {
@@ -26,14 +38,29 @@ export interface Settling {
   acked: boolean;
 }
 
-/** Apply a task's outcome. Never throws for a task's sake; broker/backend errors propagate. */
-export async function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> {
+/**
+ * Apply a task's outcome. Never throws for a task's sake; broker/backend errors propagate. Returns
+ * nothing when there was nothing to wait for (a success with no result to store, no follow-up to send
+ * and the message acknowledged already), else a promise.
+ */
+export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> | undefined {
+  if (outcome.kind === "success" && !hasFollowUps(s.message) && !storesResult(ctx, s)) {
+    ctx.stats.succeeded++;
+    const { events } = ctx.app;
+    if (events.hasListeners("task:succeeded")) events.emit("task:succeeded", { id: s.message.id, name: s.message.task, runtimeMs: outcome.runtimeMs });
+    return s.acked ? undefined : s.delivery.ack();
+  }
+  return settleAsync(ctx, s, outcome);
+}
+
+async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> {
   const { message } = s;
   const base = { id: message.id, name: message.task };
   switch (outcome.kind) {
     case "success": {
       const children = await sendFollowUps(ctx, message, outcome.value);
       await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      ctx.stats.succeeded++;
       ctx.app.events.emit("task:succeeded", { ...base, runtimeMs: outcome.runtimeMs });
       return finish(s);
     }
@@ -42,18 +69,21 @@ export async function settle(ctx: SettleContext, s: Settling, outcome: Outcome):
       const retried: TaskMessage = { ...message, retries: message.retries + 1, eta: new Date(Date.now() + outcome.countdownSeconds * 1000) };
       await ctx.broker.publish(s.delivery.queue, encodeTaskMessage(retried));
       await store(ctx, s, { state: "RETRY", value: null, error: outcome.error, traceback: outcome.traceback, children: [message.id], final: false });
+      ctx.stats.retried++;
       ctx.app.events.emit("task:retried", { ...base, runtimeMs: outcome.runtimeMs, countdownSeconds: outcome.countdownSeconds, retries: retried.retries, error: outcome.error });
       return finish(s);
     }
     case "failure": {
       const children = await sendErrbacks(ctx, message);
       await store(ctx, s, { state: "FAILURE", value: null, error: outcome.error, traceback: outcome.traceback, children });
+      ctx.stats.failed++;
       ctx.app.events.emit("task:failed", { ...base, runtimeMs: outcome.runtimeMs, error: outcome.error, timedOut: outcome.timedOut });
       // Failed and timed-out tasks are acknowledged even with acksLate (Celery's default
       // task_acks_on_failure_or_timeout): redelivering them would only fail again.
       return finish(s);
     }
     case "reject":
+      ctx.stats.rejected++;
       ctx.app.events.emit("task:rejected", { id: message.id, name: message.task, code: "TASK_REJECTED", reason: outcome.reason, requeued: outcome.requeue });
       if (!s.acked) await s.delivery.reject({ requeue: outcome.requeue });
       return;
@@ -68,8 +98,23 @@ export async function settleRevoked(ctx: SettleContext, delivery: Delivery, mess
   if (ctx.backend && !ignoreResult) {
     await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId });
   }
+  ctx.stats.revoked++;
   ctx.app.events.emit("task:revoked", { id: message.id, name: message.task, reason });
   await delivery.ack();
+}
+
+/** Whether results are off for this message (the message's flag, else the task's option, else the app's). */
+export function ignoresResult(app: App, s: Pick<Settling, "message" | "task">): boolean {
+  return s.message.ignoreResult || (s.task.options.ignoreResult ?? app.config.taskIgnoreResult);
+}
+
+function storesResult(ctx: SettleContext, s: Settling): boolean {
+  return ctx.backend !== null && !ignoresResult(ctx.app, s);
+}
+
+function hasFollowUps(message: TaskMessage): boolean {
+  const { callbacks, chain } = message.embed;
+  return (callbacks !== null && callbacks.length > 0) || (chain !== null && chain.length > 0);
 }
 
 async function finish(s: Settling): Promise<void> {
@@ -87,8 +132,7 @@ interface StoreFields {
 
 async function store(ctx: SettleContext, s: Settling, fields: StoreFields): Promise<void> {
   const { backend, app } = ctx;
-  const ignore = s.message.ignoreResult || (s.task.options.ignoreResult ?? app.config.taskIgnoreResult);
-  if (!backend || ignore) return;
+  if (!backend || ignoresResult(app, s)) return;
   const record: ResultRecord = {
     taskId: s.message.id,
     state: fields.state,

@@ -341,6 +341,46 @@ describe("worker on the embedded broker", () => {
     assert.deepEqual(await app.asyncResult(childId).get({ timeout: 5 }), { parentId: top.id, rootId: top.id });
   });
 
+  test("a synchronous task, and a plain function once it has returned a promise, pass on their parent and root too", async () => {
+    const { app, worker } = setup();
+    const child = app.task("t.child", (ctx) => ({ parentId: ctx.request.parentId, rootId: ctx.request.rootId }), { bind: true });
+    const sent: Promise<{ id: string }>[] = [];
+    // Synchronous: the request is current while the function runs, and delay() reads it at once.
+    const syncParent = app.task("t.sync-parent", (ctx) => {
+      sent.push(child.delay());
+      return ctx.request.id;
+    }, { bind: true });
+    // Not declared async, but returns a promise and sends after an await.
+    const thenParent = app.task("t.then-parent", (ctx) => sleep(1).then(async () => ({ id: ctx.request.id, child: (await child.delay()).id })), { bind: true });
+    await worker.start();
+    const top = await syncParent.delay();
+    assert.equal(await top.get({ timeout: 5 }), top.id);
+    const syncChild = await (sent[0] as Promise<{ id: string }>);
+    assert.deepEqual(await app.asyncResult(syncChild.id).get({ timeout: 5 }), { parentId: top.id, rootId: top.id });
+    // Its first call shows the function returns promises; from then on it runs as an async one does.
+    await (await thenParent.delay()).get({ timeout: 5 });
+    const second = await thenParent.delay();
+    const { child: childId } = await second.get({ timeout: 5 });
+    assert.deepEqual(await app.asyncResult(childId).get({ timeout: 5 }), { parentId: second.id, rootId: second.id });
+  });
+
+  test("stats count this worker's own deliveries, even with two workers on one app", async () => {
+    const { app, worker } = setup();
+    const other = createWorker(app, { queues: ["other"], shutdownTimeout: 2 });
+    running.push({ app, worker: other });
+    const add = app.task("t.add", (x: number, y: number) => x + y);
+    app.task("t.boom", () => {
+      throw new Error("boom");
+    });
+    await worker.start();
+    await other.start();
+    await (await add.delay(1, 2)).get({ timeout: 5 });
+    await assert.rejects((await app.sendTask("t.boom")).get({ timeout: 5 }), TaskFailedError);
+    await (await add.applyAsync([3, 4], { queue: "other" })).get({ timeout: 5 });
+    assert.deepEqual(worker.stats, { received: 2, succeeded: 1, failed: 1, retried: 0, rejected: 0, revoked: 0 });
+    assert.deepEqual(other.stats, { received: 1, succeeded: 1, failed: 0, retried: 0, rejected: 0, revoked: 0 });
+  });
+
   test("stop lets running tasks finish and gives every unstarted message back", async () => {
     const { app, worker } = setup({}, { concurrency: 2, prefetchMultiplier: 2 });
     const finished: number[] = [];

@@ -9,6 +9,7 @@ import { handleDelivery, type PipelineParts } from "./pipeline.ts";
 import { AsyncPool } from "./pool/async-pool.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
+import type { WorkerCounters } from "./settle.ts";
 
 export interface WorkerOptions {
   /** Queues to consume. Default: the app's taskDefaultQueue. */
@@ -23,14 +24,8 @@ export interface WorkerOptions {
   shutdownTimeout?: number;
 }
 
-export interface WorkerStats {
-  received: number;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  rejected: number;
-  revoked: number;
-}
+/** What a worker has counted since it was created: its own deliveries only. */
+export type WorkerStats = WorkerCounters;
 
 export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
@@ -55,7 +50,13 @@ export class Worker {
   private readonly forceStop = new AbortController();
   private inFlight = 0;
   private whenIdle: (() => void) | null = null;
-  private readonly unsettled = new Set<GuardedDelivery>();
+  private readonly ledger: Ledger = {
+    unsettled: new Set<GuardedDelivery>(),
+    onReject: (requeue) => {
+      if (requeue && this.state === "stopping") this.returnedToQueue++;
+    },
+  };
+  private watchedAck: Promise<void> | null = null;
   private readonly revoked = new RevokedSet();
   private returnedToQueue = 0;
   private stopped: Promise<number> | null = null;
@@ -70,13 +71,6 @@ export class Worker {
     this.hostname = options.hostname ?? app.hostname;
     // Every waiting and running task listens to these two signals; there is no leak to warn about.
     setMaxListeners(0, this.stopping.signal, this.forceStop.signal);
-    const count = (key: keyof WorkerStats) => () => void this.stats[key]++;
-    app.events.on("task:received", count("received"));
-    app.events.on("task:succeeded", count("succeeded"));
-    app.events.on("task:failed", count("failed"));
-    app.events.on("task:retried", count("retried"));
-    app.events.on("task:rejected", count("rejected"));
-    app.events.on("task:revoked", count("revoked"));
   }
 
   get status(): WorkerState {
@@ -98,15 +92,16 @@ export class Worker {
     }
     const parts: PipelineParts = {
       app: this.app,
-      settleContext: { app: this.app, broker, backend, hostname: this.hostname },
+      settleContext: { app: this.app, broker, backend, hostname: this.hostname, stats: this.stats },
       pool: new AsyncPool(this.concurrency, this.stopping.signal),
       eta: new EtaScheduler(broker, { holdMs: this.app.config.workerEtaHoldSeconds * 1000, maxHeld: Math.max(1, Math.floor(this.prefetch / 2)) }),
       rateLimiter: new RateLimiter(),
       revoked: this.revoked,
       stopping: this.stopping.signal,
       forceStop: this.forceStop.signal,
+      ackEarly: (delivery) => this.ackEarly(delivery),
     };
-    this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, this.guard(delivery))), { prefetch: this.prefetch });
+    this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
     this.state = "running";
     this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
   }
@@ -154,44 +149,72 @@ export class Worker {
   }
 
   private async returnUnsettled(): Promise<void> {
-    await Promise.all([...this.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
+    await Promise.all([...this.ledger.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
   }
 
-  // A count, not a set of promises: stop() only needs to know when the last delivery is settled.
-  private track(handling: Promise<void>): void {
+  // A count, not a set of promises: stop() only needs to know when the last delivery is settled, and
+  // most are settled before handleDelivery returns (no promise then).
+  private track(handling: Promise<void> | undefined): void {
+    if (!handling) return;
     this.inFlight++;
     void handling.finally(() => {
       if (--this.inFlight === 0) this.whenIdle?.();
     });
   }
 
-  // Deliveries are settled at most once, whoever gets there first (the pipeline, or a forced stop).
-  private guard(delivery: Delivery): GuardedDelivery {
-    let settled = false;
-    const guarded: GuardedDelivery = {
-      message: delivery.message,
-      queue: delivery.queue,
-      redelivered: delivery.redelivered,
-      ack: async () => {
-        if (settled) return;
-        settled = true;
-        this.unsettled.delete(guarded);
-        await delivery.ack();
-      },
-      reject: async (options) => {
-        if (settled) return;
-        settled = true;
-        this.unsettled.delete(guarded);
-        if (options.requeue && this.state === "stopping") this.returnedToQueue++;
-        await delivery.reject(options);
-      },
-    };
-    this.unsettled.add(guarded);
-    return guarded;
+  private ackEarly(delivery: Delivery): void {
+    const acking = delivery.ack();
+    // Brokers batch acks and hand every ack of a batch the same promise: watch each batch once.
+    if (acking === this.watchedAck) return;
+    this.watchedAck = acking;
+    acking.catch((error: unknown) => {
+      const id = String(delivery.message.headers["id"] ?? "?");
+      this.app.events.emit("worker:error", { message: `could not acknowledge task ${id} (and any acknowledged in the same batch)`, error });
+    });
   }
 }
 
-type GuardedDelivery = Delivery;
+/** The worker's record of deliveries not settled yet, which a forced stop returns to the queue. */
+interface Ledger {
+  readonly unsettled: Set<GuardedDelivery>;
+  /** A delivery is being rejected (returned to the queue when `requeue`). */
+  onReject(requeue: boolean): void;
+}
+
+const SETTLED_ALREADY = Promise.resolve();
+
+/** A delivery settled at most once, whoever gets there first (the pipeline, or a forced stop). */
+class GuardedDelivery implements Delivery {
+  readonly message: Delivery["message"];
+  readonly queue: string;
+  readonly redelivered: boolean;
+  private settled = false;
+
+  constructor(
+    private readonly inner: Delivery,
+    private readonly ledger: Ledger,
+  ) {
+    this.message = inner.message;
+    this.queue = inner.queue;
+    this.redelivered = inner.redelivered;
+    ledger.unsettled.add(this);
+  }
+
+  ack(): Promise<void> {
+    if (this.settled) return SETTLED_ALREADY;
+    this.settled = true;
+    this.ledger.unsettled.delete(this);
+    return this.inner.ack();
+  }
+
+  reject(options: { requeue: boolean }): Promise<void> {
+    if (this.settled) return SETTLED_ALREADY;
+    this.settled = true;
+    this.ledger.unsettled.delete(this);
+    this.ledger.onReject(options.requeue);
+    return this.inner.reject(options);
+  }
+}
 
 /** Create a worker for an app; call start() to consume. */
 export function createWorker(app: App, options?: WorkerOptions): Worker {
