@@ -152,7 +152,7 @@ export function backoffMs(attempt: number, baseMs = 100, capMs = 5000): number {
  * exponential backoff, logs each attempt once, and gives up after `connectionMaxRetries` attempts.
  * Commands wait (offline queue) for the reconnection; callers bound that wait with whenReady().
  */
-export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions, tuning: Pick<RedisOptions, "enableAutoPipelining"> = {}): Redis {
+export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions, tuning: Pick<RedisOptions, "enableAutoPipelining" | "autoPipeliningIgnoredCommands"> = {}): Redis {
   let lastError = "";
   const redisOptions: RedisOptions = {
     ...tuning,
@@ -265,11 +265,13 @@ function lease(key: string, make: () => Redis): RedisLease {
 
 /**
  * The process's command connection for this server and db. Auto-pipelined: the commands issued in one
- * tick (publishes, acks, result writes, fetches) go out in one socket write. MULTI, CLIENT, SCRIPT and
- * the like are never auto-pipelined (ioredis sends them directly), and explicit pipelines stay as they are.
+ * tick (publishes, acks) go out in one socket write. Lua scripts, MULTI, CLIENT, SCRIPT and the like
+ * are never auto-pipelined (ioredis sends them directly), and explicit pipelines stay as they are.
  */
 export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions): RedisLease {
-  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true }));
+  // Scripts (fetch, store, restore, promote) are batches already: they go out at once, where waiting
+  // for the auto-pipeline's setImmediate would hold a batch of results back while the next one runs.
+  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: ["evalsha", "eval"] }));
 }
 
 /** QUIT politely, or drop the socket when the server is unreachable. */

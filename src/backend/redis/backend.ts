@@ -9,11 +9,21 @@ import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseComma
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError, TimeoutError } from "../../util/errors.ts";
 import type { Redis } from "ioredis";
+import { readFileSync } from "node:fs";
+import { RedisScript } from "../../connection/redis-script.ts";
 
 /** Celery's key (and channel) for a task's result (`BaseKeyValueStoreBackend.task_keyprefix`). */
 export function resultKey(taskId: string): string {
   return `celery-task-meta-${taskId}`;
 }
+
+/** Results per store.lua call at most: bounds one command's size and Redis's time in it. */
+const STORE_CHUNK = 500;
+/** Records stored in one turn that are written at once, without waiting for the end of the turn. */
+export const STORE_EAGER_BATCH = 32;
+let storeScript: RedisScript | null = null;
+// Read on first use: importing the library does no I/O.
+const store = (): RedisScript => (storeScript ??= new RedisScript(readFileSync(new URL("./store.lua", import.meta.url), "utf8")));
 
 export class RedisBackend implements ResultBackend {
   private readonly target: RedisTarget;
@@ -45,17 +55,20 @@ export class RedisBackend implements ResultBackend {
 
   /**
    * Store one record. Records stored in the same turn of the event loop (a worker finishing a batch of
-   * tasks) are written together, in one pipeline and one socket write, as the broker batches acks; each
+   * tasks) are written together, in one store.lua call and one socket write, as the broker batches acks; each
    * caller still resolves, or rejects, for its own record only.
    */
   store(record: ResultRecord): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.flushPending());
       this.pending.push({ record, settle: (error) => (error ? reject(error) : resolve()) });
+      // A full batch goes out at once: Redis writes it while this process runs the next tasks, and
+      // their callers (a worker's slots) are freed batch by batch rather than all after one write.
+      if (this.pending.length >= STORE_EAGER_BATCH) void this.flushPending();
     });
   }
 
-  /** SET with expiry + PUBLISH for every record, in one pipeline (one round trip). */
+  /** SET with expiry + PUBLISH for every record, in one round trip. */
   async storeMany(records: readonly ResultRecord[]): Promise<void> {
     const failed = (await this.write(records)).find((error) => error !== null);
     if (failed) throw failed;
@@ -73,37 +86,42 @@ export class RedisBackend implements ResultBackend {
     batch.forEach((entry, i) => entry.settle(errors[i] ?? null));
   }
 
-  /** Writes records in one pipeline; returns each record's error (its encoding or its commands), or null. */
+  /**
+   * Writes records with store.lua, one call per STORE_CHUNK of them (one command and one reply, not a
+   * SETEX and a PUBLISH each); returns each record's error (its encoding, or its chunk's call), or null.
+   */
   private async write(records: readonly ResultRecord[]): Promise<(Error | null)[]> {
     if (records.length === 0) return [];
     const client = this.client;
-    await whenReady(client, this.options.connectionTimeoutMs, "store results");
-    const pipeline = client.pipeline();
-    const ttl = this.options.resultExpiresSeconds;
+    if (client.status !== "ready") await whenReady(client, this.options.connectionTimeoutMs, "store results");
     const errors: (Error | null)[] = records.map(() => null);
-    const firstCommand: number[] = [];
-    let commands = 0;
+    const keys: string[] = [];
+    const metas: string[] = [];
+    const written: number[] = [];
     records.forEach((record, i) => {
-      const key = resultKey(record.taskId);
-      let json: string;
       try {
-        json = stringifyJson(encodeResultMeta(record));
+        metas.push(stringifyJson(encodeResultMeta(record)));
       } catch (error) {
         errors[i] = error as Error;
         return;
       }
-      if (ttl > 0) pipeline.setex(key, ttl, json);
-      else pipeline.set(key, json);
-      pipeline.publish(key, json);
-      firstCommand[i] = commands;
-      commands += 2;
+      keys.push(resultKey(record.taskId));
+      written.push(i);
     });
-    if (commands === 0) return errors;
-    const results = (await pipeline.exec()) ?? [];
-    records.forEach((_, i) => {
-      const at = firstCommand[i];
-      if (at !== undefined) errors[i] = results[at]?.[0] ?? results[at + 1]?.[0] ?? null;
-    });
+    const calls: Promise<void>[] = [];
+    for (let start = 0; start < keys.length; start += STORE_CHUNK) {
+      const end = Math.min(start + STORE_CHUNK, keys.length);
+      const call = store().run(client, keys.slice(start, end), [this.options.resultExpiresSeconds, ...metas.slice(start, end)]);
+      calls.push(
+        call.then(
+          () => undefined,
+          (error: unknown) => {
+            for (let k = start; k < end; k++) errors[written[k] as number] = error as Error;
+          },
+        ),
+      );
+    }
+    await Promise.all(calls);
     return errors;
   }
 

@@ -1,9 +1,9 @@
 // The Redis broker's key names (kombu's, plus our delayed zset) and its Lua scripts, loaded from
 // scripts/*.lua on first use and run with EVALSHA (falling back to EVAL after a server restart).
 import { readFileSync } from "node:fs";
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { PRIORITY_STEPS, priorityStep } from "../../protocol/priority.ts";
+import { RedisScript } from "../../connection/redis-script.ts";
 
 /** kombu's separator between a queue name and its priority step (`Channel.sep`). */
 export const PRIORITY_SEP = "\x06\x16";
@@ -52,34 +52,22 @@ const PRELUDES: Partial<Record<ScriptName, string[]>> = {
   "restore-compact": ["compact-common.lua"],
 };
 
-interface LoadedScript {
-  source: string;
-  sha: string;
-}
-
-const loaded = new Map<ScriptName, LoadedScript>();
+const loaded = new Map<ScriptName, RedisScript>();
 
 function read(file: string): string {
   return readFileSync(new URL(`./scripts/${file}`, import.meta.url), "utf8");
 }
 
-function script(name: ScriptName): LoadedScript {
+function script(name: ScriptName): RedisScript {
   let found = loaded.get(name);
   if (!found) {
-    const source = [...(PRELUDES[name] ?? []), `${name}.lua`].map(read).join("\n");
-    found = { source, sha: createHash("sha1").update(source).digest("hex") };
+    found = new RedisScript([...(PRELUDES[name] ?? []), `${name}.lua`].map(read).join("\n"));
     loaded.set(name, found);
   }
   return found;
 }
 
 /** Runs script `name` with `keys` and `args`. Example: `await runScript(client, "promote", [KEYS.delayed], [now, 100])`. */
-export async function runScript(client: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-  const { source, sha } = script(name);
-  try {
-    return await client.evalsha(sha, keys.length, ...keys, ...args);
-  } catch (error) {
-    if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-    return client.eval(source, keys.length, ...keys, ...args);
-  }
+export function runScript(client: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  return script(name).run(client, keys, args);
 }
