@@ -25,9 +25,17 @@ export function formatIsoUtcOffset(date: Date): string {
  * @example formatIsoNaiveUtc(new Date(Date.UTC(2026, 10, 21, 19, 27, 35, 369))) // "2026-11-21T19:27:35.369000"
  */
 export function formatIsoNaiveUtc(date: Date): string {
+  // A worker stamps thousands of results within one millisecond: format each millisecond once.
+  const time = date.getTime();
+  if (time === lastNaiveTime) return lastNaive;
   const iso = checkedIso(date);
-  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000`;
+  lastNaive = `${iso.slice(0, 19)}.${iso.slice(20, 23)}000`;
+  lastNaiveTime = time;
+  return lastNaive;
 }
+
+let lastNaiveTime = NaN;
+let lastNaive = "";
 
 /**
  * kombu's JSONEncoder for an aware UTC datetime: `isoformat()` with `+00:00` replaced by `Z`, the

@@ -41,16 +41,22 @@ export interface Settling {
 /**
  * Apply a task's outcome. Never throws for a task's sake; broker/backend errors propagate. Returns
  * nothing when there was nothing to wait for (a success with no result to store, no follow-up to send
- * and the message acknowledged already), else a promise.
+ * and the message acknowledged already), else a promise; a plain success waits only for its store.
  */
 export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> | undefined {
-  if (outcome.kind === "success" && !hasFollowUps(s.message) && !storesResult(ctx, s)) {
-    ctx.stats.succeeded++;
-    const { events } = ctx.app;
-    if (events.hasListeners("task:succeeded")) events.emit("task:succeeded", { id: s.message.id, name: s.message.task, runtimeMs: outcome.runtimeMs });
-    return s.acked ? undefined : s.delivery.ack();
+  if (outcome.kind === "success" && !hasFollowUps(s.message)) {
+    const storing = store(ctx, s, { state: "SUCCESS", value: outcome.value, children: [] });
+    if (!storing) return succeeded(ctx, s, outcome.runtimeMs);
+    return storing.then(() => succeeded(ctx, s, outcome.runtimeMs));
   }
   return settleAsync(ctx, s, outcome);
+}
+
+function succeeded(ctx: SettleContext, s: Settling, runtimeMs: number): Promise<void> | undefined {
+  ctx.stats.succeeded++;
+  const { events } = ctx.app;
+  if (events.hasListeners("task:succeeded")) events.emit("task:succeeded", { id: s.message.id, name: s.message.task, runtimeMs });
+  return s.acked ? undefined : s.delivery.ack();
 }
 
 async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): Promise<void> {
@@ -60,9 +66,7 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
     case "success": {
       const children = await sendFollowUps(ctx, message, outcome.value);
       await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
-      ctx.stats.succeeded++;
-      ctx.app.events.emit("task:succeeded", { ...base, runtimeMs: outcome.runtimeMs });
-      return finish(s);
+      return succeeded(ctx, s, outcome.runtimeMs);
     }
     case "retry": {
       // As Celery: same id, retries + 1, new eta; the original message is then acknowledged.
@@ -108,10 +112,6 @@ export function ignoresResult(app: App, s: Pick<Settling, "message" | "task">): 
   return s.message.ignoreResult || (s.task.options.ignoreResult ?? app.config.taskIgnoreResult);
 }
 
-function storesResult(ctx: SettleContext, s: Settling): boolean {
-  return ctx.backend !== null && !ignoresResult(ctx.app, s);
-}
-
 function hasFollowUps(message: TaskMessage): boolean {
   const { callbacks, chain } = message.embed;
   return (callbacks !== null && callbacks.length > 0) || (chain !== null && chain.length > 0);
@@ -130,9 +130,9 @@ interface StoreFields {
   final?: boolean;
 }
 
-async function store(ctx: SettleContext, s: Settling, fields: StoreFields): Promise<void> {
+function store(ctx: SettleContext, s: Settling, fields: StoreFields): Promise<void> | undefined {
   const { backend, app } = ctx;
-  if (!backend || ignoresResult(app, s)) return;
+  if (!backend || ignoresResult(app, s)) return undefined;
   const record: ResultRecord = {
     taskId: s.message.id,
     state: fields.state,
@@ -148,7 +148,7 @@ async function store(ctx: SettleContext, s: Settling, fields: StoreFields): Prom
   if (app.config.resultExtended) {
     record.extended = { name: s.message.task, args: s.message.args, kwargs: s.message.kwargs, worker: ctx.hostname, retries: s.message.retries, queue: s.delivery.queue };
   }
-  await backend.store(record);
+  return backend.store(record);
 }
 
 /** Send link callbacks and the next chain step, with the result prepended to their arguments. */
