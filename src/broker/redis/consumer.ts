@@ -97,7 +97,7 @@ export class RedisConsumer implements Consumer {
           await this.host.pushBack(popped.key, popped.raw);
           break;
         }
-        await this.claimAndDispatch(popped.key, popped.raw);
+        this.claimAndDispatch(popped.key, popped.raw);
       } catch (error) {
         if (!this.active) continue;
         failures++;
@@ -114,13 +114,23 @@ export class RedisConsumer implements Consumer {
     return { batch, size };
   }
 
-  private async claimAndDispatch(key: string, raw: string): Promise<void> {
+  /**
+   * A BRPOP-ed message: its claim is sent, and it is dispatched without waiting for the reply (one round
+   * trip less per message when the queue runs dry, which is every message at low load). Its ack or
+   * requeue can only follow the claim: they go out later on the same connection, which keeps order.
+   */
+  private claimAndDispatch(key: string, raw: string): void {
+    let decoded;
     try {
-      await this.host.claim(key, raw, decodeStored(raw, queueOf(key)));
+      decoded = decodeStored(raw, queueOf(key));
     } catch (error) {
-      this.host.log("error", `redis consumer: dropped a message from "${queueOf(key)}": ${(error as Error).message}`);
+      // Never crash on a malformed message: log it and drop it (nothing was claimed).
+      this.host.log("error", `redis consumer: rejected a malformed message from "${queueOf(key)}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
       return;
     }
+    this.host.claim(key, raw, decoded).catch((error: Error) => {
+      this.host.log("error", `redis consumer: could not record the claim of a message from "${queueOf(key)}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
+    });
     this.dispatch(key, raw, true);
   }
 
