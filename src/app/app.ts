@@ -185,6 +185,9 @@ export class App {
     // come from whoever opens it, and those are the broker's settings (brokerHeartbeat, brokerTransportOptions).
     const broker = await this.getBroker();
     if (repliesToSender(this.config.resultBackend) && !message.ignoreResult) await this.getBackend();
+    // Only a backend already in use (a caller that waits on results): a producer that never waits
+    // opens nothing for it.
+    if (this.backend && !message.ignoreResult) (await this.backend)?.expect?.(message.id);
     await publishMessage(broker, queue, message);
     this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
     return new AsyncResult(message.id, () => this.resultSource());

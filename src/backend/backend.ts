@@ -17,6 +17,12 @@ export interface ResultBackend {
   storeMany?(records: readonly ResultRecord[]): Promise<void>;
   /** The latest stored record, or null when nothing is stored (state PENDING). */
   get(taskId: string): Promise<ResultRecord | null>;
+  /**
+   * A result for this task may soon be waited on (the app calls it before publishing a task whose
+   * result is kept). Optional: a backend that announces results (Redis pub/sub) may start listening
+   * now, so that a waitForReady() which follows does not pay for subscribing first.
+   */
+  expect?(taskId: string): void;
   /** Resolve with the record once the task reaches a ready state (SUCCESS, FAILURE, REVOKED). */
   waitForReady(taskId: string, options?: WaitOptions): Promise<ResultRecord>;
   /** Drop a stored result. */

@@ -1,6 +1,7 @@
 // The Redis result backend's batched store(): records stored in one turn of the event loop go out in
 // one store.lua call (SETEX + PUBLISH each, one command) per STORE_EAGER_BATCH, each caller settles for
-// its own record only, and close() writes what is still pending. Runs on the loopback Redis, db 7.
+// its own record only, and close() writes what is still pending; and expect(), the subscription made
+// ahead of a wait. Runs on the loopback Redis, db 7.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -63,6 +64,41 @@ test("stores issued together share one script call; a record that cannot be enco
     await stored;
     assert.match((await admin.get(`celery-task-meta-${late.taskId}`)) ?? "", /"late"/);
     await admin.del(...[...good, ...many, late].map((r) => `celery-task-meta-${r.taskId}`));
+  } finally {
+    await backend.close();
+    await admin.quit();
+  }
+});
+
+test("a waiting client subscribes ahead of the publish: an announcement made before its wait is not missed", async () => {
+  const backend = createRedisBackend(redisUrl(DB), backendOptions());
+  const admin = adminClient(DB);
+  try {
+    await backend.connect();
+    // Before any wait the subscriber is not open, and expect() opens nothing (a producer stays at 1 connection).
+    const stranger = record("x");
+    backend.expect(stranger.taskId);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await admin.pubsub("NUMSUB", `celery-task-meta-${stranger.taskId}`))[1], 0);
+    // A first wait opens the subscriber.
+    await assert.rejects(backend.waitForReady(stranger.taskId, { timeoutMs: 100 }), /timed out/);
+
+    const expected = record("heard early");
+    backend.expect(expected.taskId);
+    await eventually(async () => (await admin.pubsub("NUMSUB", `celery-task-meta-${expected.taskId}`))[1] === 1, 2000, "the early subscription");
+    // Announced only (no key stored): just the subscription made by expect() can have heard it.
+    const json = JSON.stringify({ status: "SUCCESS", result: "heard early", traceback: null, children: [], date_done: null, task_id: expected.taskId });
+    assert.equal(await admin.publish(`celery-task-meta-${expected.taskId}`, json), 1);
+    assert.equal((await backend.waitForReady(expected.taskId, { timeoutMs: 2000 })).value, "heard early");
+    // Taken over and released by the wait.
+    await eventually(async () => (await admin.pubsub("NUMSUB", `celery-task-meta-${expected.taskId}`))[1] === 0, 2000, "the unsubscribe");
+
+    // Not waited on: dropped at close.
+    const forgotten = record("never awaited");
+    backend.expect(forgotten.taskId);
+    await eventually(async () => (await admin.pubsub("NUMSUB", `celery-task-meta-${forgotten.taskId}`))[1] === 1, 2000, "the early subscription");
+    await backend.close();
+    await eventually(async () => (await admin.pubsub("NUMSUB", `celery-task-meta-${forgotten.taskId}`))[1] === 0, 2000, "no subscription left");
   } finally {
     await backend.close();
     await admin.quit();

@@ -21,6 +21,10 @@ export function resultKey(taskId: string): string {
 const STORE_CHUNK = 500;
 /** Records stored in one turn that are written at once, without waiting for the end of the turn. */
 export const STORE_EAGER_BATCH = 32;
+/** How long a subscription made ahead of a wait (expect()) is kept for a waitForReady() to take over. */
+const EXPECT_MS = 10_000;
+/** Subscriptions made ahead of a wait, at most. */
+const EXPECT_MAX = 1000;
 let storeScript: RedisScript | null = null;
 // Read on first use: importing the library does no I/O.
 const store = (): RedisScript => (storeScript ??= new RedisScript(readFileSync(new URL("./store.lua", import.meta.url), "utf8")));
@@ -30,6 +34,8 @@ export class RedisBackend implements ResultBackend {
   private lease: RedisLease | null = null;
   private hub: SubscriberHub | null = null;
   private stopReconnect: (() => void) | null = null;
+  /** Tasks subscribed to ahead of a wait (expect()): take over the subscription, with what it heard so far. */
+  private readonly expected = new Map<string, { take(handler: (raw: string) => void): Promise<() => Promise<void>>; drop(): void }>();
   /** Re-read on resubscription: results published while the subscriber was down are not replayed. */
   private readonly recheck = new Map<string, () => void>();
 
@@ -130,8 +136,46 @@ export class RedisBackend implements ResultBackend {
     return raw === null ? null : decodeResultMeta(parseJson(raw), taskId);
   }
 
+  /**
+   * Subscribe to the task's channel before it is even published, once this backend has waited on a
+   * result before (its subscriber is open): the waitForReady() that usually follows then finds the
+   * subscription in place (or the result already announced) instead of paying a SUBSCRIBE round trip
+   * after the publish. Celery's Redis backend subscribes at apply_async time as well (on_task_call).
+   * Not waited on within EXPECT_MS, the subscription is dropped.
+   */
+  expect(taskId: string): void {
+    const hub = this.hub;
+    // Bounded: a client that sends many tasks it never waits on must not pile up subscriptions.
+    if (!hub || this.expected.has(taskId) || this.expected.size >= EXPECT_MAX) return;
+    let announced: string | null = null;
+    let listener: ((raw: string) => void) | null = null;
+    const subscribed = hub.subscribe(resultKey(taskId), (raw) => {
+      if (listener) listener(raw);
+      else announced = raw;
+    });
+    subscribed.catch(() => undefined); // a waitForReady() that takes it over sees the failure
+    const drop = (): void => {
+      clearTimeout(timer);
+      this.expected.delete(taskId);
+      void subscribed.then((stop) => stop(), () => undefined);
+    };
+    const timer = setTimeout(drop, EXPECT_MS);
+    timer.unref();
+    this.expected.set(taskId, {
+      take: (handler) => {
+        clearTimeout(timer);
+        this.expected.delete(taskId);
+        listener = handler;
+        if (announced !== null) handler(announced);
+        return subscribed;
+      },
+      drop,
+    });
+  }
+
   async waitForReady(taskId: string, options: WaitOptions = {}): Promise<ResultRecord> {
     const key = resultKey(taskId);
+    const early = this.expected.get(taskId);
     if (!this.hub) {
       this.hub = leaseSubscriberHub(this.target, this.connectOptions);
       this.stopReconnect = this.hub.onReconnect(() => {
@@ -172,7 +216,7 @@ export class RedisBackend implements ResultBackend {
       if (options.timeoutMs !== undefined) {
         timer = setTimeout(() => finish(new TimeoutError(`timed out after ${options.timeoutMs} ms waiting for the result of task ${taskId}`)), options.timeoutMs);
       }
-      hub.subscribe(key, (message) => offer(message)).then(
+      (early ? early.take((message) => offer(message)) : hub.subscribe(key, (message) => offer(message))).then(
         (stop) => {
           unsubscribe = stop;
           if (done) return void stop().catch(() => undefined);
@@ -190,6 +234,7 @@ export class RedisBackend implements ResultBackend {
 
   async close(): Promise<void> {
     if (this.pending.length > 0) await this.flushPending();
+    for (const early of [...this.expected.values()]) early.drop();
     this.stopReconnect?.();
     this.stopReconnect = null;
     await this.hub?.release();
