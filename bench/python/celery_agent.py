@@ -98,6 +98,11 @@ def produce():
             with app.producer_or_acquire() as producer:
                 for i in range(start, min(n, start + chunk)):
                     add.apply_async((i, i), queue=queue, producer=producer)
+                if PARAMS['broker'].startswith(('amqp', 'pyamqp')):
+                    # No publisher confirms (kombu's default): a synchronous call on the same channel is
+                    # answered only after RabbitMQ has taken every publish before it, so the batch is
+                    # not still in flight when the process exits (30,000 sends once left 117 unqueued).
+                    producer.channel.queue_declare(queue=queue, passive=True)
     else:
         threads = max(1, PARAMS.get('concurrency', 1))
         counter = iter(range(n))
