@@ -44,7 +44,7 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   console.log(`usage: npm run bench -- [--quick] [--runs N] [--json FILE] [--chart FILE.svg] [--redis URL (FLUSHALLed!)]
-       [--systems ${ALL_SYSTEMS.join(",")}] [--scenarios ${ALL_SCENARIOS.join(",")}] [--profile DIR (celeriac drain workers under --cpu-prof)]
+       [--systems ${ALL_SYSTEMS.join(",")}] [--scenarios ${ALL_SCENARIOS.join(",")}] [--profile DIR (celeriac drain workers and enqueue producer under --cpu-prof)]
        [--celeriac-format celery|compact (the Redis broker's messageFormat; default celery, which Python reads)]
        [--broker redis|amqp] [--amqp URL (default amqp://guest:guest@127.0.0.1:5672//; see bench/README.md, "RabbitMQ")]`);
   process.exit(0);

@@ -46,9 +46,9 @@ export interface Ctx {
 const QUEUE = "bench";
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function producer(ctx: Ctx, sys: SystemDriver, overrides: Partial<ProduceParams>): Agent {
+function producer(ctx: Ctx, sys: SystemDriver, overrides: Partial<ProduceParams>, nodeArgs: readonly string[] = []): Agent {
   const params: ProduceParams = { role: "produce", broker: ctx.url, queue: QUEUE, mode: "single", n: 0, concurrency: 1, chunk: 1000, results: false, ...overrides };
-  return sys.start(`${sys.name} producer`, params);
+  return sys.start(`${sys.name} producer`, params, nodeArgs);
 }
 
 function worker(ctx: Ctx, sys: SystemDriver, results: boolean, index: number, nodeArgs: readonly string[] = []): Agent {
@@ -59,7 +59,7 @@ function worker(ctx: Ctx, sys: SystemDriver, results: boolean, index: number, no
 /** Awaited single sends, `producerConcurrency` in flight; samples the producer's connections meanwhile. */
 export async function enqueue(ctx: Ctx, sys: SystemDriver, sizes: Sizes): Promise<Measurement[]> {
   await ctx.admin.flushAll();
-  const agent = producer(ctx, sys, { mode: "single", n: sizes.enqueue, concurrency: sizes.producerConcurrency });
+  const agent = producer(ctx, sys, { mode: "single", n: sizes.enqueue, concurrency: sizes.producerConcurrency }, sys.name === "celeriac" ? ctx.profileArgs : []);
   const done = agent.waitFor("done", 120_000 + sizes.enqueue * 5);
   const connections = await maxWhile(() => ctx.admin.clientCount(), done);
   const { elapsedMs = NaN } = await done;
