@@ -120,34 +120,40 @@ export class RedisConsumer implements Consumer {
    * requeue can only follow the claim: they go out later on the same connection, which keeps order.
    */
   private claimAndDispatch(key: string, raw: string): void {
-    let decoded;
-    try {
-      decoded = decodeStored(raw, queueOf(key));
-    } catch (error) {
-      // Never crash on a malformed message: log it and drop it (nothing was claimed).
-      this.host.log("error", `redis consumer: rejected a malformed message from "${queueOf(key)}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
-      return;
-    }
+    const queue = queueOf(key);
+    const decoded = this.decodeOrDrop(queue, raw, false);
+    if (!decoded) return;
     this.host.claim(key, raw, decoded).catch((error: Error) => {
-      this.host.log("error", `redis consumer: could not record the claim of a message from "${queueOf(key)}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
+      this.host.log("error", `redis consumer: could not record the claim of a message from "${queue}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
     });
-    this.dispatch(key, raw, true);
+    this.deliver(queue, decoded);
   }
 
+  /** An item fetch.lua popped: claimed there, unless it is in neither format. */
   private dispatch(key: string, raw: string, claimed: boolean): void {
     const queue = queueOf(key);
-    let decoded;
+    const decoded = claimed ? this.decodeOrDrop(queue, raw, true) : this.drop(queue, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
+    if (decoded) this.deliver(queue, decoded);
+  }
+
+  private decodeOrDrop(queue: string, raw: string, claimed: boolean): Decoded | null {
     try {
-      if (!claimed) throw new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message");
-      decoded = decodeStored(raw, queue);
+      return decodeStored(raw, queue);
     } catch (error) {
-      // Never crash on a malformed message (a Python 5.2 worker would): log it and drop it.
-      this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
-      // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
-      const tag = claimed ? tagOfUndecodable(raw) : undefined;
-      if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
-      return;
+      return this.drop(queue, raw, error, claimed);
     }
+  }
+
+  /** Never crash on a malformed message (a Python 5.2 worker would): log it and drop it. */
+  private drop(queue: string, raw: string, error: unknown, claimed: boolean): null {
+    this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
+    // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
+    const tag = claimed ? tagOfUndecodable(raw) : undefined;
+    if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
+    return null;
+  }
+
+  private deliver(queue: string, decoded: Decoded): void {
     this.unsettled++;
     this.host.track(decoded.deliveryTag, decoded.compact);
     try {
@@ -177,6 +183,8 @@ export class RedisConsumer implements Consumer {
   }
 }
 
+type Decoded = ReturnType<typeof decodeStored>;
+
 const SETTLED_ALREADY = Promise.resolve();
 
 // A class rather than an object of closures: one is made per message, so its methods live on the prototype.
@@ -189,7 +197,7 @@ class RedisDelivery implements Delivery {
 
   constructor(
     private readonly consumer: RedisConsumer,
-    decoded: ReturnType<typeof decodeStored>,
+    decoded: Decoded,
     readonly queue: string,
   ) {
     this.message = decoded.wire;
