@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { decodeTaskMessage, encodeTaskMessage } from "./celery-v2.ts";
-import { COMPACT_REDELIVERED, fromCompact, isCompact, toCompact } from "./compact-envelope.ts";
+import { COMPACT_REDELIVERED, compactTag, fromCompact, isCompact, toCompact } from "./compact-envelope.ts";
 import { expandEmptyEmbed, fromKombuEnvelope, toKombuEnvelope, trimEmptyEmbed } from "./kombu-envelope.ts";
 import { emptyEmbed, type TaskMessage, type WireMessage } from "./message.ts";
 import { taskFixtures } from "./fixtures.test-helper.ts";
@@ -66,6 +66,19 @@ test("compact messages are marked, redelivery flips the marker, and malformed on
   assert.throws(() => toCompact(encodeTaskMessage(addCall(1)), "short"), ProtocolError);
   assert.throws(() => fromCompact("\x01AbCdEfGhIjKl{not json\n[]", "q"), /not a compact Celeriac message: invalid JSON/);
   assert.throws(() => fromCompact("\x01AbCdEfGhIjKl[1]", "q"), /truncated/);
+});
+
+test("the claim tag is the 12 bytes Lua reads: as is when ASCII, else their hex, even across a surrogate pair", () => {
+  const rest = '["id","t"]\n[]';
+  assert.equal(compactTag(`\x01${TAG}${rest}`), TAG);
+  // What fetch.lua claims: bytes 2-13 of the stored string, in hex when any is not ASCII.
+  const luaTag = (raw: string): string => Buffer.from(raw, "utf8").toString("hex", 1, 13);
+  for (const tag of ["Zoë☃日本語-tag!", "abcdefghijké", "abcdefghij🎉", "🎉🎉🎉🎉🎉🎉"]) {
+    const raw = `\x02${tag}${rest}`;
+    assert.equal(compactTag(raw), luaTag(raw), tag);
+    assert.equal(compactTag(raw).length, 24);
+    assert.equal(fromCompact(raw, "q").deliveryTag, compactTag(raw), "the decoded delivery tag is the claimed one");
+  }
 });
 
 test("the empty-embed trim is exactly reversible, and a body already ending like a trimmed one is kept apart", () => {

@@ -4,7 +4,8 @@
 //
 // Layout (one Redis string, always valid UTF-8):
 //   marker   1 char   "\x01" fresh, "\x02" redelivered (restored after a crash or a requeue)
-//   tag     12 chars  delivery tag (kombu's delivery_tag), fixed width so Lua reads it with string.sub
+//   tag     12 chars  delivery tag (kombu's delivery_tag), fixed width so Lua reads it with string.sub;
+//                     ASCII when we write it (a foreign one that is not is claimed by compactTag())
 //   meta     JSON     [id, task] or [id, task, {options}] (never contains a raw newline)
 //   "\n"
 //   body     rest     the serialized body: JSON text with an all-null embed written as `{}` (restored on
@@ -28,6 +29,22 @@ export const COMPACT_TAG_LENGTH = 12;
 /** Whether a stored Redis item is in the compact format (else it should be a kombu JSON envelope). */
 export function isCompact(raw: string): boolean {
   return raw.startsWith(COMPACT_FRESH) || raw.startsWith(COMPACT_REDELIVERED);
+}
+
+/**
+ * The tag a compact message is claimed and acknowledged under. Lua (fetch.lua) reads the 12 bytes after
+ * the marker, JavaScript reads characters: the same string only while they are ASCII, so a tag that is
+ * not is spelled in hex (24 characters, never a 12-byte tag) on both sides, or its ack would never
+ * match its claim. Example: `compactTag("\x01AbCdEfGhIjKl[...]")` is "AbCdEfGhIjKl".
+ */
+export function compactTag(raw: string): string {
+  for (let i = 1; i <= COMPACT_TAG_LENGTH; i++) {
+    if (raw.charCodeAt(i) >= 0x80) {
+      // Two more UTF-16 units than needed, so the 13th byte is never half of a cut surrogate pair.
+      return Buffer.from(raw.slice(0, COMPACT_TAG_LENGTH + 2), "utf8").toString("hex", 1, 1 + COMPACT_TAG_LENGTH);
+    }
+  }
+  return raw.slice(1, 1 + COMPACT_TAG_LENGTH);
 }
 
 // Headers only people and Celery's events read (celery/worker/request.py reads them with .get()).
@@ -91,9 +108,9 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /** Reads a compact message back into the message it was made from (routing key: the list it sat in). */
 export function fromCompact(raw: string, routingKey: string): DecodedEnvelope {
   if (!isCompact(raw)) throw malformed("no marker");
-  const deliveryTag = raw.slice(1, 1 + COMPACT_TAG_LENGTH);
   const cut = raw.indexOf("\n", 1 + COMPACT_TAG_LENGTH);
-  if (deliveryTag.length !== COMPACT_TAG_LENGTH || cut === -1) throw malformed("truncated");
+  if (cut === -1) throw malformed("truncated");
+  const deliveryTag = compactTag(raw);
   let meta: unknown;
   try {
     meta = JSON.parse(raw.slice(1 + COMPACT_TAG_LENGTH, cut));

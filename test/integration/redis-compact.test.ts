@@ -1,12 +1,12 @@
 // The compact message format on the real Redis (db 4): how it is stored and claimed (our own claim
-// pair, never kombu's), crash restore and requeue, both formats in one queue, the setting's validation,
-// and a whole app (worker, retry, eta parking) running on it.
+// pair, never kombu's), crash restore and requeue, a foreign tag that is not ASCII, both formats in one
+// queue, the setting's validation, and a whole app (worker, retry, eta parking) running on it.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/broker.ts";
 import { ConfigError, createApp, createWorker, type TaskContext } from "../../src/index.ts";
-import { eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
+import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
 import { adminClient, brokerOptions, redisUrl, type LogLine } from "./redis-helpers.ts";
 
 const DB = 4;
@@ -76,6 +76,26 @@ describe("redis compact message format", () => {
     await got[1]!.ack();
     await consumer.cancel();
     assert.equal(await admin.hlen("celeriac.unacked"), 0);
+  });
+
+  test("a compact message whose tag is not ASCII is acked under the tag it was claimed by, so it never runs again", async () => {
+    const q = uniqueQueue();
+    // 12 characters, 21 bytes: Lua's 12-byte tag and JavaScript's 12-character one used to differ, so
+    // the ack missed the claim and the message came back after every visibility timeout.
+    const raw = `\x01Zoë☃日本語-tag!${JSON.stringify(["non-ascii-1", "conformance.echo"])}\n${JSON.stringify([["non-ascii"], {}, {}])}`;
+    await admin.lpush(q, raw);
+    const broker = await make("compact", [], 1);
+    const got: Delivery[] = [];
+    const consumer = await broker.consume([q], (d) => got.push(d), { prefetch: 1 });
+    await eventually(() => got.length === 1, 5000, "the delivery");
+    assert.equal(labelOf(got[0]!.message), "non-ascii");
+    assert.equal(await admin.hlen("celeriac.unacked"), 1);
+    await got[0]!.ack();
+    assert.equal(await admin.hlen("celeriac.unacked"), 0, "the ack missed the claim");
+    assert.equal(await admin.zcard("celeriac.unacked_index"), 0);
+    await delay(2500); // past two visibility timeouts: nothing is left to restore
+    assert.equal(got.length, 1, "the acked message ran again");
+    await consumer.cancel();
   });
 
   test("one queue holding both formats: consumers of either configuration read both", async () => {

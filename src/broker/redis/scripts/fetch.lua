@@ -18,6 +18,13 @@
 -- Taken only when "delivery_tag" occurs once and sits in the same last top-level object as the
 -- delivery_info matched; anything else (a restored envelope, escapes, another key order) returns nil
 -- and goes through cjson.decode.
+-- A compact message's tag is the 12 bytes after its marker. JavaScript sees characters, so a tag that
+-- is not ASCII is claimed under its hex spelling, which both sides compute alike (compactTag()).
+local function compact_tag(raw)
+  local tag = string.sub(raw, 2, 13)
+  if not string.find(tag, '[\128-\255]') then return tag end
+  return (string.gsub(tag, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
 local function fast_claim(raw)
   local at = string.find(raw, '"delivery_tag"', 1, true)
   if not at or string.find(raw, '"delivery_tag"', at + 14, true) then return nil end
@@ -37,10 +44,11 @@ for k = 5, #KEYS do
       local first = string.byte(raw, 1)
       local claimed = false
       if (first == 1 or first == 2) and #raw > 13 then
-        chset[#chset + 1] = string.sub(raw, 2, 13)
+        local tag = compact_tag(raw)
+        chset[#chset + 1] = tag
         chset[#chset + 1] = KEYS[k] .. '\0' .. raw
         czadd[#czadd + 1] = now
-        czadd[#czadd + 1] = string.sub(raw, 2, 13)
+        czadd[#czadd + 1] = tag
         claimed = true
       else
         local ex_json, rk_json, fast_tag = fast_claim(raw)
