@@ -57,7 +57,7 @@ test("SIGTERM mid-stream: exit 0, running tasks finish once, prefetched ones go 
   const waiting = await admin.llen("celery");
   assert.equal(completed.length + waiting, TOTAL, `${completed.length} completed + ${waiting} back in the queue != ${TOTAL}`);
   assert.ok(waiting > 0, "nothing was left to give back: SIGTERM came too late to test the prefetch");
-  assert.equal(await admin.hlen("unacked"), 0, "the stopped worker left claims behind");
+  assert.equal(await admin.hlen("celeriac.unacked"), 0, "the stopped worker left claims behind");
   for (const [i, result] of sent.entries()) {
     const stored = JSON.parse((await admin.get(`celery-task-meta-${result.id}`)) ?? "null") as { status: string; result: unknown } | null;
     if (completed.includes(`t${i}`)) assert.deepEqual([stored?.status, stored?.result], ["SUCCESS", `t${i}`]);

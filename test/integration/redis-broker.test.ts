@@ -15,14 +15,14 @@ const SEP = "\x06\x16";
 const fixture = (name: string): string =>
   (JSON.parse(readFileSync(new URL(`../../../shared/fixtures/celery-5.2.6/redis-broker/${name}.json`, import.meta.url), "utf8")) as { entries: { raw: string }[] }).entries[0]!.raw;
 
-function broker(logs: LogLine[] = [], visibilityTimeoutSeconds = 3600): RedisBroker {
-  return createRedisBroker(redisUrl(DB), brokerOptions(logs, { visibilityTimeoutSeconds }));
+function broker(logs: LogLine[] = [], visibilityTimeoutSeconds = 3600, transportOptions: Record<string, unknown> = {}): RedisBroker {
+  return createRedisBroker(redisUrl(DB), brokerOptions(logs, { visibilityTimeoutSeconds, transportOptions }));
 }
 
 describe("redis broker on a real Redis", () => {
   const open: RedisBroker[] = [];
-  const make = async (logs: LogLine[] = [], visibility = 3600): Promise<RedisBroker> => {
-    const b = broker(logs, visibility);
+  const make = async (logs: LogLine[] = [], visibility = 3600, transport: Record<string, unknown> = {}): Promise<RedisBroker> => {
+    const b = broker(logs, visibility, transport);
     await b.connect();
     open.push(b);
     return b;
@@ -36,7 +36,7 @@ describe("redis broker on a real Redis", () => {
     await admin.quit();
   });
 
-  test("stores messages in kombu's layout and claims them in unacked/unacked_index until acked", async () => {
+  test("stores messages in kombu's layout and claims them in celeriac.unacked (not kombu's shared hash) until acked", async () => {
     const b = await make();
     const q = uniqueQueue();
     await b.publish(q, wireMessage("layout", 5));
@@ -49,12 +49,14 @@ describe("redis broker on a real Redis", () => {
     const consumer = await b.consume([q], (d) => got.push(d), { prefetch: 1 });
     await eventually(() => got.length === 1, 5000, "the delivery");
     const tag = envelope.properties.delivery_tag;
-    assert.equal(await admin.hget("unacked", tag), `[${raw}, "", ${JSON.stringify(q)}]`);
-    const score = Number(await admin.zscore("unacked_index", tag));
+    // The claim names the list the message came from, so a restore puts it back there.
+    assert.equal(await admin.hget("celeriac.unacked", tag), `${q}${SEP}3\0${raw}`);
+    const score = Number(await admin.zscore("celeriac.unacked_index", tag));
     assert.ok(Math.abs(score - Date.now() / 1000) < 60, "claim scored in epoch seconds");
+    assert.equal(await admin.hlen("unacked"), 0, "claimed in kombu's hash, where a Python worker's timeout applies");
     await got[0]!.ack();
-    assert.equal(await admin.hexists("unacked", tag), 0);
-    assert.equal(await admin.zscore("unacked_index", tag), null);
+    assert.equal(await admin.hexists("celeriac.unacked", tag), 0);
+    assert.equal(await admin.zscore("celeriac.unacked_index", tag), null);
     await consumer.cancel();
   });
 
@@ -75,13 +77,16 @@ describe("redis broker on a real Redis", () => {
     await consumer.cancel();
   });
 
+  const orphan = (q: string, tag: string, label: string): string =>
+    JSON.stringify({ body: Buffer.from(JSON.stringify([[label], {}, {}])).toString("base64"), "content-type": "application/json", "content-encoding": "utf-8", headers: { task: "t", id: `${tag}-id` }, properties: { delivery_tag: tag, delivery_info: { exchange: "", routing_key: q }, body_encoding: "base64", priority: 0 } });
+
   test("restores a dead consumer's claim after the visibility timeout, marked redelivered", async () => {
     const logs: LogLine[] = [];
     const q = uniqueQueue();
-    // A claim left behind by a killed worker: in unacked, scored 10 s ago, in no list.
-    const raw = JSON.stringify({ body: Buffer.from(JSON.stringify([["orphan"], {}, {}])).toString("base64"), "content-type": "application/json", "content-encoding": "utf-8", headers: { task: "t", id: "orphan-1" }, properties: { delivery_tag: "dead-tag-1", delivery_info: { exchange: "", routing_key: q }, body_encoding: "base64", priority: 0 } });
-    await admin.hset("unacked", "dead-tag-1", `[${raw}, "", ${JSON.stringify(q)}]`);
-    await admin.zadd("unacked_index", Date.now() / 1000 - 10, "dead-tag-1");
+    // A claim left behind by a killed Celeriac worker: in celeriac.unacked, scored 10 s ago, in no list.
+    const raw = orphan(q, "dead-tag-1", "orphan");
+    await admin.hset("celeriac.unacked", "dead-tag-1", `${q}\0${raw}`);
+    await admin.zadd("celeriac.unacked_index", Date.now() / 1000 - 10, "dead-tag-1");
     const b = await make(logs, 2);
     const got: Delivery[] = [];
     const consumer = await b.consume([q], (d) => got.push(d), { prefetch: 1 });
@@ -140,11 +145,11 @@ describe("redis broker on a real Redis", () => {
     await eventually(() => got.length === 1, 8000, "the parked delivery");
     assert.equal(labelOf(got[0]!.d.message), "parked");
     assert.ok(got[0]!.at >= due - 10, "delivered before due");
-    // The far one stays parked in Redis: not in unacked (no visibility-timeout redelivery), not delivered.
+    // The far one stays parked in Redis: not claimed (no visibility-timeout redelivery), not delivered.
     assert.equal(await admin.zcard("celeriac.delayed"), 1);
-    assert.equal(await admin.hlen("unacked"), 1);
+    assert.equal(await admin.hlen("celeriac.unacked"), 1);
     await got[0]!.d.ack();
-    assert.equal(await admin.hlen("unacked"), 0);
+    assert.equal(await admin.hlen("celeriac.unacked"), 0);
     await consumer.cancel();
     await admin.del("celeriac.delayed");
   });
@@ -160,7 +165,7 @@ describe("redis broker on a real Redis", () => {
     await eventually(() => got.length === 1, 5000, "the valid message");
     assert.equal(labelOf(got[0]!.message), "valid");
     assert.equal(logs.filter((l) => l.level === "error" && /malformed/.test(l.message)).length, 2);
-    assert.equal(await admin.hlen("unacked"), 1);
+    assert.equal(await admin.hlen("celeriac.unacked"), 1);
     await got[0]!.ack();
     await consumer.cancel();
   });

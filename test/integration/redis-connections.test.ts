@@ -95,7 +95,7 @@ describe("redis connections", () => {
     await eventually(() => got.length === 40, 15_000, "consumption after the reconnect");
     assert.deepEqual(got.slice(20), Array.from({ length: 20 }, (_, i) => `after${i}`));
     // Acks are batched per tick: the last one may still be on its way when the 40th delivery arrives.
-    await eventually(async () => (await admin.hlen("unacked")) === 0, 5000, "no claims left behind by acknowledged messages");
+    await eventually(async () => (await admin.hlen("celeriac.unacked")) === 0, 5000, "no claims left behind by acknowledged messages");
     assert.ok(logs.some((l) => /reconnected/.test(l.message)));
     await consumer.cancel();
     await producer.close();

@@ -44,7 +44,7 @@ test("an acksLate task whose worker was SIGKILLed runs again on another worker a
   const result = await producer.sendTask<string>("kill.block", ["t1"], { taskId });
 
   await eventually(async () => (await admin.llen(STARTS)) === 1, 20_000, "the first start");
-  assert.equal(await admin.hlen("unacked"), 1, "the running acksLate task is claimed in unacked");
+  assert.equal(await admin.hlen("celeriac.unacked"), 1, "the running acksLate task is claimed in celeriac.unacked");
   child.kill("SIGKILL");
   await once(child, "exit");
   const killedAt = Date.now();
@@ -62,7 +62,7 @@ test("an acksLate task whose worker was SIGKILLed runs again on another worker a
     await delay(3000);
     assert.equal(await admin.llen(STARTS), 2, "the task ran a third time");
     assert.deepEqual(published, ["SUCCESS"], "SUCCESS was stored and published exactly once");
-    assert.equal(await admin.hlen("unacked"), 0);
+    assert.equal(await admin.hlen("celeriac.unacked"), 0);
     assert.equal(worker.stats.succeeded, 1);
   } finally {
     await worker.stop();

@@ -74,7 +74,7 @@ describe("interop with Python Celery 5.2.6 over Redis", () => {
     assert.equal(byLabel.get("by-name")?.task, "interop.sum_list");
     for (const d of got) await d.ack();
     await consumer.cancel();
-    assert.equal(await admin.hlen("unacked"), 0);
+    assert.equal(await admin.hlen("celeriac.unacked"), 0);
   });
 
   describe("our producer -> a real Celery worker", () => {

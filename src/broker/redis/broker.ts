@@ -6,19 +6,19 @@
 import type { Redis } from "ioredis";
 import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
-import { type DecodedEnvelope, fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
+import { fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_STEPS } from "../../protocol/priority.ts";
 import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
-import { type ConsumerHost, type FetchedItem, RedisConsumer } from "./consumer.ts";
+import { type ConsumerHost, type FetchedItem, type InflightList, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
 import { type RedisMessageFormat, parseRedisTransportOptions } from "./transport-options.ts";
 
-/** Both claim pairs, in the order fetch.lua and requeue.lua take them: kombu's, then ours. */
-const CLAIM_KEYS = [KEYS.unacked, KEYS.unackedIndex, KEYS.compactUnacked, KEYS.compactUnackedIndex];
+/** Our claim pair, where fetch.lua records every claim and requeue.lua finds it. */
+const CLAIM_KEYS = [KEYS.ownUnacked, KEYS.ownUnackedIndex];
 
 /** Envelopes per LPUSH in publishMany: bounds one command's size (and Redis's time in it). */
 const PUBLISH_MANY_CHUNK = 1000;
@@ -32,10 +32,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   private hub: SubscriberHub | null = null;
   private readonly consumers = new Set<RedisConsumer>();
   private readonly declared = new Set<string>();
-  /** Delivery tags handed out and not yet settled (true: a compact message): kept alive, and restored at close. */
-  readonly inflight = new Map<string, boolean>();
+  /** Delivery tags handed out and not yet settled: kept alive, and restored at close. */
+  readonly inflight = new Set<string>();
   private pendingAcks: string[] = [];
-  private pendingCompactAcks: string[] = [];
   private ackFlush: Promise<void> | null = null;
   private maintenance: Maintenance | null = null;
   /** How this broker stores what it publishes (brokerTransportOptions.messageFormat). */
@@ -198,11 +197,11 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   // ---- ConsumerHost: the operations consumers and maintenance run ----
 
-  async fetch(keys: readonly string[], max: number): Promise<FetchedItem[]> {
-    // On the blocking connection, idle while messages wait (BRPOP runs only when every list is empty):
+  async fetch(keys: readonly string[], max: number, inflight: InflightList): Promise<FetchedItem[]> {
+    // On the blocking connection, idle while messages wait (BLMOVE runs only when every list is empty):
     // it writes each command at once, where the auto-pipelined command connection would hold the
     // consumer's next fetch until the current batch has run, and Redis would pop it only then.
-    const reply = (await runScript(this.blocking ?? this.client, "fetch", [...CLAIM_KEYS, ...keys], [max, Date.now() / 1000])) as (number | string)[];
+    const reply = (await runScript(this.blocking ?? this.client, "fetch", [...CLAIM_KEYS, inflight.key, ...keys], [max, Date.now() / 1000, inflight.source + 1])) as (number | string)[];
     const out: FetchedItem[] = [];
     for (let i = 0; i < reply.length; i += 2) {
       const index = Number(reply[i]);
@@ -211,48 +210,35 @@ export class RedisBroker implements Broker, ConsumerHost {
     return out;
   }
 
-  async blockingPop(keys: readonly string[], timeoutSeconds: number): Promise<{ key: string; raw: string } | null> {
+  async blockingFetch(keys: readonly string[], max: number, inflight: InflightList, timeoutSeconds: number): Promise<FetchedItem[]> {
     const blocking = this.blocking;
-    if (!blocking) return null;
-    const popped = await blocking.brpop(...keys, timeoutSeconds);
-    return popped ? { key: popped[0], raw: popped[1] } : null;
+    if (!blocking) return [];
+    const source = keys[inflight.source] as string;
+    // Written back to back (this connection does not auto-pipeline): Redis keeps fetch.lua queued behind
+    // the BLMOVE and runs it as soon as BLMOVE returns, with no round trip to this process between.
+    const registered = blocking.hset(KEYS.inflightRegistry, inflight.key, `${Date.now()} ${source}`);
+    const moved = blocking.blmove(source, inflight.key, "RIGHT", "LEFT", timeoutSeconds);
+    const [, , fetched] = await Promise.all([registered, moved, this.fetch(keys, max, inflight)]);
+    return fetched;
   }
 
-  async claim(key: string, raw: string, decoded: Pick<DecodedEnvelope, "deliveryTag" | "exchange" | "routingKey"> & { compact: boolean }): Promise<void> {
-    const { deliveryTag, exchange, routingKey } = decoded;
-    const now = Date.now() / 1000;
-    const pipeline = this.client.pipeline();
-    if (decoded.compact) {
-      // Our own claim pair; the entry remembers the list to restore to (fetch.lua writes the same).
-      pipeline.hset(KEYS.compactUnacked, deliveryTag, `${key}\0${raw}`).zadd(KEYS.compactUnackedIndex, now, deliveryTag);
-    } else {
-      // The same bytes kombu's QoS.append writes: json.dumps([message, exchange, routing_key]).
-      pipeline.hset(KEYS.unacked, deliveryTag, `[${raw}, ${JSON.stringify(exchange)}, ${JSON.stringify(routingKey)}]`).zadd(KEYS.unackedIndex, now, deliveryTag);
-    }
-    await pipeline.exec();
+  async release(inflightKeys: readonly string[]): Promise<void> {
+    await runScript(this.client, "release", [KEYS.inflightRegistry, ...inflightKeys], []);
   }
 
-  async pushBack(key: string, raw: string): Promise<void> {
-    await this.client.rpush(key, raw);
-  }
-
-  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL per claim pair. */
-  ack(tag: string, compact = false): Promise<void> {
-    (compact ? this.pendingCompactAcks : this.pendingAcks).push(tag);
+  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
+  ack(tag: string): Promise<void> {
+    this.pendingAcks.push(tag);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
     return this.ackFlush;
   }
 
   private async flushAcks(): Promise<void> {
-    const [tags, compactTags] = [this.pendingAcks, this.pendingCompactAcks];
+    const tags = this.pendingAcks;
     this.pendingAcks = [];
-    this.pendingCompactAcks = [];
     this.ackFlush = null;
-    if (tags.length === 0 && compactTags.length === 0) return;
-    const pipeline = this.client.pipeline();
-    if (tags.length > 0) pipeline.zrem(KEYS.unackedIndex, ...tags).hdel(KEYS.unacked, ...tags);
-    if (compactTags.length > 0) pipeline.zrem(KEYS.compactUnackedIndex, ...compactTags).hdel(KEYS.compactUnacked, ...compactTags);
-    const results = await pipeline.exec();
+    if (tags.length === 0) return;
+    const results = await this.client.pipeline().zrem(KEYS.ownUnackedIndex, ...tags).hdel(KEYS.ownUnacked, ...tags).exec();
     for (const [error] of results ?? []) if (error) throw error;
   }
 
@@ -260,15 +246,15 @@ export class RedisBroker implements Broker, ConsumerHost {
     await runScript(this.client, "requeue", CLAIM_KEYS, [tag]);
   }
 
-  track(tag: string, compact = false): void {
-    this.inflight.set(tag, compact);
+  track(tag: string): void {
+    this.inflight.add(tag);
   }
 
   untrack(tag: string): void {
     this.inflight.delete(tag);
   }
 
-  /** Wake a pending BRPOP at once (CLIENT UNBLOCK from the command connection), for a prompt cancel. */
+  /** Wake a pending BLMOVE at once (CLIENT UNBLOCK from the command connection), for a prompt cancel. */
   async unblock(): Promise<void> {
     if (this.blockingId !== null && this.lease?.client.status === "ready") await this.client.client("UNBLOCK", this.blockingId);
   }

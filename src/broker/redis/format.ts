@@ -34,12 +34,8 @@ export function encodeStored(format: RedisMessageFormat, queue: string, message:
 }
 
 /** Reads a stored item of either format; `queue` is the queue of the list it was taken from. */
-export function decodeStored(raw: string, queue: string): DecodedEnvelope & { compact: boolean } {
-  // The decoded object is fresh: mark it in place rather than copying it per delivery.
-  const compact = isCompact(raw);
-  const decoded = (compact ? fromCompact(raw, queue) : fromKombuEnvelope(raw)) as DecodedEnvelope & { compact: boolean };
-  decoded.compact = compact;
-  return decoded;
+export function decodeStored(raw: string, queue: string): DecodedEnvelope {
+  return isCompact(raw) ? fromCompact(raw, queue) : fromKombuEnvelope(raw);
 }
 
 /** The delivery tag of an item fetch.lua claimed but that did not decode, so its claim can be dropped. */

@@ -1,27 +1,33 @@
 // The consuming broker's periodic chores: move due delayed messages to their queues (promote.lua),
-// give back claims of dead consumers after the visibility timeout (restore.lua, kombu's restore_visible,
-// and restore-compact.lua for compact messages), and keep our own in-flight claims fresh so nobody
-// restores a task that is still running.
+// give back claims of dead consumers after the visibility timeout (restore-own.lua for ours,
+// restore.lua, kombu's restore_visible, for kombu's shared hash), give back what dead consumers'
+// in-flight lists hold (recover.lua), and keep our own claims fresh so nobody restores a task that is
+// still running.
 import type { Redis } from "ioredis";
 import type { BrokerOptions } from "../broker.ts";
 import { KEYS, runScript } from "./scripts.ts";
 
 export interface MaintenanceHost {
   readonly commandClient: Redis;
-  /** Unsettled delivery tags; true for a compact message (claimed in our own pair). */
-  readonly inflight: ReadonlyMap<string, boolean>;
+  /** Unsettled delivery tags (claimed in our own pair). */
+  readonly inflight: ReadonlySet<string>;
 }
 
 /** Longest sleep between promote checks: a delayed message published elsewhere waits at most this late. */
 const PROMOTE_TICK_MS = 1000;
 const PROMOTE_BATCH = 500;
 const RESTORE_BATCH = 100;
+/** How often (fleet-wide: one consumer's run counts for all) in-flight lists are given back. */
+const RECOVER_EVERY_MS = 1000;
+/** Registry entries of in-flight lists not armed for this long are forgotten: their consumer is gone. */
+const FORGET_INFLIGHT_AFTER_MS = 3600_000;
 
 export class Maintenance {
   private timer: NodeJS.Timeout | null = null;
   private nextPromoteAt = 0;
   private nextRestoreAt = 0;
   private nextKeepAliveAt = 0;
+  private nextRecoverAt = 0;
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly restoreEveryMs: number;
@@ -80,26 +86,29 @@ export class Maintenance {
       if (now >= this.nextKeepAliveAt) {
         this.nextKeepAliveAt = now + this.keepAliveEveryMs;
         const stamp = Date.now() / 1000;
-        const kombu: (string | number)[] = [];
-        const compact: (string | number)[] = [];
-        for (const [tag, isCompact] of this.host.inflight) (isCompact ? compact : kombu).push(stamp, tag);
+        const members: (string | number)[] = [];
+        for (const tag of this.host.inflight) members.push(stamp, tag);
         // ZADD XX: refresh only claims still present (an ack may have just removed one).
-        if (kombu.length > 0) await client.zadd(KEYS.unackedIndex, "XX", ...kombu);
-        if (compact.length > 0) await client.zadd(KEYS.compactUnackedIndex, "XX", ...compact);
+        if (members.length > 0) await client.zadd(KEYS.ownUnackedIndex, "XX", ...members);
+      }
+      if (now >= this.nextRecoverAt) {
+        this.nextRecoverAt = now + RECOVER_EVERY_MS;
+        const moved = Number(await runScript(client, "recover", [KEYS.inflightRegistry, KEYS.inflightLock], [Date.now() - FORGET_INFLIGHT_AFTER_MS, RECOVER_EVERY_MS]));
+        if (moved > 0) this.options.log("warn", `redis broker: gave back ${moved} messages that consumers had taken but not claimed (a consumer died while waiting)`);
       }
       if (now >= this.nextRestoreAt) {
         this.nextRestoreAt = now + this.restoreEveryMs;
         const ceiling = Date.now() / 1000 - this.options.visibilityTimeoutSeconds;
+        const own = Number(await runScript(client, "restore-own", [KEYS.ownUnacked, KEYS.ownUnackedIndex], [ceiling, RESTORE_BATCH]));
         const kombu = Number(await runScript(client, "restore", [KEYS.unacked, KEYS.unackedIndex, KEYS.unackedMutex], [ceiling, RESTORE_BATCH]));
-        const compact = Number(await runScript(client, "restore-compact", [KEYS.compactUnacked, KEYS.compactUnackedIndex], [ceiling, RESTORE_BATCH]));
-        const restored = Math.max(0, kombu) + compact;
+        const restored = own + Math.max(0, kombu);
         if (restored > 0) this.options.log("warn", `redis broker: restored ${restored} unacknowledged messages older than the visibility timeout (${this.options.visibilityTimeoutSeconds} s)`);
-        if (kombu >= RESTORE_BATCH || compact >= RESTORE_BATCH) this.nextRestoreAt = now;
+        if (own >= RESTORE_BATCH || kombu >= RESTORE_BATCH) this.nextRestoreAt = now;
       }
     } catch (error) {
       this.options.log("warn", `redis broker maintenance: ${(error as Error).message}`);
     } finally {
-      const wakeAt = Math.min(this.nextPromoteAt, this.nextKeepAliveAt, this.nextRestoreAt, Date.now() + PROMOTE_TICK_MS);
+      const wakeAt = Math.min(this.nextPromoteAt, this.nextKeepAliveAt, this.nextRecoverAt, this.nextRestoreAt, Date.now() + PROMOTE_TICK_MS);
       this.schedule(wakeAt - Date.now());
     }
   }

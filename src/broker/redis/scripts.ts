@@ -1,5 +1,5 @@
-// The Redis broker's key names (kombu's, plus our delayed zset) and its Lua scripts, loaded from
-// scripts/*.lua on first use and run with EVALSHA (falling back to EVAL after a server restart).
+// The Redis broker's key names (kombu's, and Celeriac's own under "celeriac.") and its Lua scripts,
+// loaded from scripts/*.lua on first use and run with EVALSHA (falling back to EVAL after a restart).
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { PRIORITY_STEPS, priorityStep } from "../../protocol/priority.ts";
@@ -15,10 +15,16 @@ export const KEYS = {
   unackedIndex: "unacked_index",
   /** kombu's redis-py Lock around restore_visible. */
   unackedMutex: "unacked_mutex",
-  /** Ours: claims of compact messages, delivery_tag -> list key + "\0" + message (no Python worker reads it). */
-  compactUnacked: "celeriac.unacked",
-  /** Ours: delivery_tag of compact claims scored by claim time in epoch seconds. */
-  compactUnackedIndex: "celeriac.unacked_index",
+  /** Ours: every Celeriac claim, either format, delivery_tag -> list key + "\0" + message (no Python worker reads it). */
+  ownUnacked: "celeriac.unacked",
+  /** Ours: delivery_tag of our claims scored by claim time in epoch seconds. */
+  ownUnackedIndex: "celeriac.unacked_index",
+  /** Ours: registry of consumers' in-flight lists, in-flight list key -> "<armed at, epoch ms> <source list key>". */
+  inflightRegistry: "celeriac.inflight",
+  /** Ours: held by the consumer whose recover.lua run counts for everyone's, for about a second. */
+  inflightLock: "celeriac.inflight_lock",
+  /** Ours: the list a consumer's BLMOVE moves a message into from its `index`-th list, until fetch.lua claims it. */
+  inflight: (consumer: string, index: number) => `celeriac.inflight:${consumer}:${index}`,
   /** Ours: messages parked until due, score = epoch ms, member = list key + "\0" + envelope. */
   delayed: "celeriac.delayed",
   /** kombu's routing table for an exchange (Celery queues are bound to an exchange of their own name). */
@@ -43,13 +49,15 @@ export function bindingMember(queue: string): string {
   return [queue, "", queue].join(PRIORITY_SEP);
 }
 
-export type ScriptName = "fetch" | "requeue" | "restore" | "restore-compact" | "promote";
+export type ScriptName = "fetch" | "requeue" | "restore" | "restore-own" | "promote" | "recover" | "release";
 
 /** The shared Lua functions each script is preceded by. */
 const PRELUDES: Partial<Record<ScriptName, string[]>> = {
-  requeue: ["restore-common.lua", "compact-common.lua"],
+  requeue: ["restore-common.lua", "claims-common.lua"],
   restore: ["restore-common.lua"],
-  "restore-compact": ["compact-common.lua"],
+  "restore-own": ["restore-common.lua", "claims-common.lua"],
+  recover: ["inflight-common.lua"],
+  release: ["inflight-common.lua"],
 };
 
 const loaded = new Map<ScriptName, RedisScript>();

@@ -1,23 +1,19 @@
--- fetch.lua: pop up to N messages across the given lists (in order: priority 0 lists first, as kombu's
--- BRPOP key order) and claim each atomically, so a crash between pop and bookkeeping cannot lose a
--- message: kombu envelopes in kombu's ack emulation (unacked + unacked_index, shared with Python
--- workers), compact messages (first byte \1 or \2, tag in bytes 2-13) in our own pair, which no
--- Python worker's restore ever reads.
--- KEYS[1]  unacked                 hash  delivery_tag -> JSON [envelope, exchange, routing_key] (kombu format)
--- KEYS[2]  unacked_index           zset  delivery_tag scored by claim time (epoch seconds)
--- KEYS[3]  celeriac.unacked        hash  delivery_tag -> <list key> "\0" <compact message>
--- KEYS[4]  celeriac.unacked_index  zset  delivery_tag scored by claim time (epoch seconds)
--- KEYS[5..] queue lists, in the order to serve them
--- ARGV[1]  max messages to pop (>= 1)
+-- fetch.lua: take up to N messages and claim each atomically with its pop, so a crash between the two
+-- cannot lose a message: first what this consumer's BLMOVE moved into its in-flight list (run right
+-- after the BLMOVE, on the same connection), then pops across the given lists in order (priority 0
+-- lists first, kombu's BRPOP key order). Every claim goes to Celeriac's own pair, kombu envelopes and
+-- compact messages alike, recording the list the message came from; kombu's unacked hash is left to
+-- Python workers (see docs/brokers.md, "Visibility timeout").
+-- KEYS[1]  celeriac.unacked        hash  delivery_tag -> <list key> "\0" <message>
+-- KEYS[2]  celeriac.unacked_index  zset  delivery_tag scored by claim time (epoch seconds)
+-- KEYS[3]  the consumer's in-flight list (celeriac.inflight:<consumer>:<n>), filled from KEYS[3 + ARGV[3]]
+-- KEYS[4..] queue lists, in the order to serve them
+-- ARGV[1]  max messages to take (>= 1)
 -- ARGV[2]  now, epoch seconds (float)
+-- ARGV[3]  1-based index into KEYS[4..] of the in-flight list's source
 -- Returns a flat array {key_index, raw, key_index, raw, ...}; key_index is the 1-based index into
--- KEYS[5..], negated when the raw item is neither format (dropped, not recorded; the caller logs it).
--- The claim of a kombu envelope as our encoder and kombu write it (properties last, delivery_info
--- {exchange, routing_key} then scalars, delivery_tag last): tag, exchange and routing key (the last two
--- as JSON string literals) read with string.find/match instead of a cjson.decode of the whole envelope.
--- Taken only when "delivery_tag" occurs once and sits in the same last top-level object as the
--- delivery_info matched; anything else (a restored envelope, escapes, another key order) returns nil
--- and goes through cjson.decode.
+-- KEYS[4..], negated when the raw item is neither format (dropped, not claimed; the caller logs it).
+
 -- A compact message's tag is the 12 bytes after its marker. JavaScript sees characters, so a tag that
 -- is not ASCII is claimed under its hex spelling, which both sides compute alike (compactTag()).
 local function compact_tag(raw)
@@ -25,56 +21,46 @@ local function compact_tag(raw)
   if not string.find(tag, '[\128-\255]') then return tag end
   return (string.gsub(tag, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
-local function fast_claim(raw)
+-- The tag of a kombu envelope as our encoder and kombu write it (properties last, delivery_info
+-- {exchange, routing_key} then scalars, delivery_tag last), read with string.find/match instead of a
+-- cjson.decode of the whole envelope. Taken only when "delivery_tag" occurs once and sits in the same
+-- last top-level object as the delivery_info matched; anything else (a restored envelope, escapes,
+-- another key order) goes through cjson.decode.
+local function kombu_tag(raw)
   local at = string.find(raw, '"delivery_tag"', 1, true)
-  if not at or string.find(raw, '"delivery_tag"', at + 14, true) then return nil end
-  local di = string.find(raw, '"delivery_info"', 1, true)
-  if not di then return nil end
-  return string.match(raw, '^"delivery_info": ?{"exchange": ?("[^"\\]*"), ?"routing_key": ?("[^"\\]*")}[^{}]*"delivery_tag": ?"([^"\\]+)"}}$', di)
+  if at and not string.find(raw, '"delivery_tag"', at + 14, true) then
+    local di = string.find(raw, '"delivery_info"', 1, true)
+    local tag = di and string.match(raw, '^"delivery_info": ?{"exchange": ?"[^"\\]*", ?"routing_key": ?"[^"\\]*"}[^{}]*"delivery_tag": ?"([^"\\]+)"}}$', di)
+    if tag then return tag end
+  end
+  local ok, env = pcall(cjson.decode, raw)
+  local props = ok and type(env) == 'table' and env['properties']
+  local tag = type(props) == 'table' and props['delivery_tag']
+  if type(tag) == 'string' and tag ~= '' then return tag end
+  return nil
 end
+
 local remaining = tonumber(ARGV[1])
 local now = ARGV[2]
+local source = tonumber(ARGV[3])
 local out = {}
-local hset, zadd, chset, czadd = {}, {}, {}, {}
-for k = 5, #KEYS do
+local hset, zadd = {}, {}
+for k = 3, #KEYS do
   if remaining <= 0 then break end
+  local index = k == 3 and source or k - 3
   local items = redis.call('RPOP', KEYS[k], remaining)
   if items then
     for _, raw in ipairs(items) do
       local first = string.byte(raw, 1)
-      local claimed = false
-      if (first == 1 or first == 2) and #raw > 13 then
-        local tag = compact_tag(raw)
-        chset[#chset + 1] = tag
-        chset[#chset + 1] = KEYS[k] .. '\0' .. raw
-        czadd[#czadd + 1] = now
-        czadd[#czadd + 1] = tag
-        claimed = true
-      else
-        local ex_json, rk_json, fast_tag = fast_claim(raw)
-        if fast_tag then
-          hset[#hset + 1] = fast_tag
-          hset[#hset + 1] = '[' .. raw .. ', ' .. ex_json .. ', ' .. rk_json .. ']'
-          zadd[#zadd + 1] = now
-          zadd[#zadd + 1] = fast_tag
-          claimed = true
-        else
-          local ok, env = pcall(cjson.decode, raw)
-          local props = ok and type(env) == 'table' and env['properties']
-          local tag = type(props) == 'table' and props['delivery_tag']
-          if type(tag) == 'string' and tag ~= '' then
-            local info = type(props['delivery_info']) == 'table' and props['delivery_info'] or {}
-            local ex = type(info['exchange']) == 'string' and info['exchange'] or ''
-            local rk = type(info['routing_key']) == 'string' and info['routing_key'] or ''
-            hset[#hset + 1] = tag
-            hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
-            zadd[#zadd + 1] = now
-            zadd[#zadd + 1] = tag
-            claimed = true
-          end
-        end
+      local tag
+      if (first == 1 or first == 2) and #raw > 13 then tag = compact_tag(raw) else tag = kombu_tag(raw) end
+      if tag then
+        hset[#hset + 1] = tag
+        hset[#hset + 1] = KEYS[3 + index] .. '\0' .. raw
+        zadd[#zadd + 1] = now
+        zadd[#zadd + 1] = tag
       end
-      out[#out + 1] = claimed and (k - 4) or -(k - 4)
+      out[#out + 1] = tag and index or -index
       out[#out + 1] = raw
       remaining = remaining - 1
     end
@@ -83,9 +69,5 @@ end
 if #hset > 0 then
   redis.call('HSET', KEYS[1], unpack(hset))
   redis.call('ZADD', KEYS[2], unpack(zadd))
-end
-if #chset > 0 then
-  redis.call('HSET', KEYS[3], unpack(chset))
-  redis.call('ZADD', KEYS[4], unpack(czadd))
 end
 return out

@@ -1,6 +1,7 @@
--- restore-common.lua: prepended to requeue.lua and restore.lua (not run alone). restore(tag) moves one
--- unacked entry back to the front of its queue list (RPUSH: BRPOP takes it next, as kombu's
--- restore_visible does), marked redelivered the way kombu's _do_restore_message marks it.
+-- restore-common.lua: prepended to restore.lua, requeue.lua and restore-own.lua (not run alone).
+-- restore(tag) moves one entry of kombu's unacked hash back to the front of its queue list (RPUSH:
+-- consumed next, as kombu's restore_visible does), marked redelivered the way kombu's
+-- _do_restore_message marks it; mark_redelivered serves our own claims of kombu envelopes too.
 local SEP = '\6\22'
 local function queue_key(rk, priority)
   local p = tonumber(priority) or 0
