@@ -44,4 +44,6 @@ test("environment variables: CELERIAC_* first, then Celery's and Heroku's names"
   );
   assert.deepEqual(configFromEnv({}), {});
   assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, Infinity);
+  // Our Redis claims are kept alive while their worker lives: the timeout only bounds a dead worker's.
+  assert.equal(DEFAULT_CONFIG.brokerVisibilityTimeout, 300);
 });

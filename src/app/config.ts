@@ -49,7 +49,12 @@ export interface Config {
   brokerConnectionTimeout: number;
   /** Seconds between AMQP heartbeats; 0 relies on TCP keepalive. Default 60. */
   brokerHeartbeat: number;
-  /** Seconds before an unacknowledged Redis message is given to another worker. Default 3600 (as kombu). */
+  /**
+   * Seconds before a Redis message a Celeriac worker claimed and neither acknowledged nor refreshed goes
+   * to another worker. Default 300: a living worker refreshes its claims every timeout / 3 (at most every
+   * 60 s), so this bounds how long a killed worker's tasks wait, not how long a task may run (kombu's 3600
+   * applies to Python workers' claims: transport option kombuVisibilityTimeout, docs/brokers.md).
+   */
   brokerVisibilityTimeout: number;
   /** Settings only one broker understands (see docs/brokers.md), validated by that broker. Default {}. */
   brokerTransportOptions: Record<string, unknown>;
@@ -78,7 +83,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   brokerConnectionMaxRetries: Infinity,
   brokerConnectionTimeout: 10,
   brokerHeartbeat: 60,
-  brokerVisibilityTimeout: 3600,
+  brokerVisibilityTimeout: 300,
   brokerTransportOptions: {},
 });
 

@@ -1,5 +1,6 @@
 // The Redis broker against the real Redis (db 12): kombu's key layout, Python-produced messages,
-// visibility-timeout restore (and no restore of live claims), delayed parking, malformed messages.
+// visibility-timeout restore (ours, and kombu's shared hash by its own timeout; no restore of live
+// claims), delayed parking, malformed messages.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -98,6 +99,31 @@ describe("redis broker on a real Redis", () => {
     await consumer.cancel();
   });
 
+  test("kombu's shared unacked hash is restored by kombuVisibilityTimeout, never by our shorter brokerVisibilityTimeout", async () => {
+    const logs: LogLine[] = [];
+    const [pythonQueue, ourQueue] = [uniqueQueue(), uniqueQueue()];
+    // A long task a Python worker claimed 10 s ago (kombu never refreshes it), and a claim of a dead
+    // Celeriac worker as old: with a 1 s visibility timeout only ours may come back.
+    await admin.hset("unacked", "python-tag", `[${orphan(pythonQueue, "python-tag", "python")}, "", ${JSON.stringify(pythonQueue)}]`);
+    await admin.zadd("unacked_index", Date.now() / 1000 - 10, "python-tag");
+    await admin.hset("celeriac.unacked", "our-tag", `${ourQueue}\0${orphan(ourQueue, "our-tag", "ours")}`);
+    await admin.zadd("celeriac.unacked_index", Date.now() / 1000 - 10, "our-tag");
+    const b = await make(logs, 1);
+    const consumer = await b.consume([uniqueQueue()], () => undefined, { prefetch: 1 });
+    await eventually(async () => (await admin.llen(ourQueue)) === 1, 5000, "our own dead claim restored");
+    await delay(1500);
+    assert.equal(await admin.hexists("unacked", "python-tag"), 1, "a Python worker's running task was restored by our timeout");
+    assert.equal(await admin.llen(pythonQueue), 0);
+    await consumer.cancel();
+    // With kombuVisibilityTimeout at 5 s, the 10 s old Python claim is due.
+    const kombuTimed = await make(logs, 1, { kombuVisibilityTimeout: 5 });
+    const second = await kombuTimed.consume([uniqueQueue()], () => undefined, { prefetch: 1 });
+    await eventually(async () => (await admin.llen(pythonQueue)) === 1, 5000, "kombu's claim restored by kombuVisibilityTimeout");
+    assert.equal(await admin.hexists("unacked", "python-tag"), 0);
+    assert.ok(logs.some((l) => /kombuVisibilityTimeout \(5 s\)/.test(l.message)));
+    await second.cancel();
+  });
+
   test("never restores a live claim: a long task's claim is kept alive past the visibility timeout", async () => {
     const q = uniqueQueue();
     const holder = await make([], 1);
@@ -123,7 +149,7 @@ describe("redis broker on a real Redis", () => {
     await admin.set("unacked_mutex", "python-token", "PX", 30_000);
     await admin.hset("unacked", "mutex-tag", `[${raw}, "", ${JSON.stringify(q)}]`);
     await admin.zadd("unacked_index", Date.now() / 1000 - 100, "mutex-tag");
-    const b = await make([], 1);
+    const b = await make([], 1, { kombuVisibilityTimeout: 1 });
     const consumer = await b.consume([uniqueQueue()], () => undefined, { prefetch: 1 });
     await delay(1500);
     assert.equal(await admin.hexists("unacked", "mutex-tag"), 1, "restored while kombu's mutex was held");

@@ -15,7 +15,7 @@ import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
 import { type ConsumerHost, type FetchedItem, type InflightList, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
-import { type RedisMessageFormat, parseRedisTransportOptions } from "./transport-options.ts";
+import { type RedisTransportOptions, parseRedisTransportOptions } from "./transport-options.ts";
 
 /** Our claim pair, where fetch.lua records every claim and requeue.lua finds it. */
 const CLAIM_KEYS = [KEYS.ownUnacked, KEYS.ownUnackedIndex];
@@ -37,12 +37,14 @@ export class RedisBroker implements Broker, ConsumerHost {
   private pendingAcks: string[] = [];
   private ackFlush: Promise<void> | null = null;
   private maintenance: Maintenance | null = null;
-  /** How this broker stores what it publishes (brokerTransportOptions.messageFormat). */
-  readonly format: RedisMessageFormat;
+  /** brokerTransportOptions, checked; `format` is how this broker stores what it publishes. */
+  private readonly transport: Readonly<RedisTransportOptions>;
+  readonly format: RedisTransportOptions["messageFormat"];
 
   constructor(url: string, private readonly options: BrokerOptions) {
     this.target = parseRedisUrl(url);
-    this.format = parseRedisTransportOptions(options.transportOptions).messageFormat;
+    this.transport = parseRedisTransportOptions(options.transportOptions);
+    this.format = this.transport.messageFormat;
   }
 
   private get client(): Redis {
@@ -121,7 +123,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     void this.client; // throws when not connected
     await this.ensureBlocking();
     for (const queue of queues) if (!this.declared.has(queue)) await this.declareQueue(queue);
-    this.maintenance ??= new Maintenance(this, this.options);
+    this.maintenance ??= new Maintenance(this, this.options, this.transport.kombuVisibilityTimeout);
     const consumer = new RedisConsumer(this, queues, handler, Math.max(1, options.prefetch));
     this.consumers.add(consumer);
     return {

@@ -1,8 +1,8 @@
 // The consuming broker's periodic chores: move due delayed messages to their queues (promote.lua),
 // give back claims of dead consumers after the visibility timeout (restore-own.lua for ours,
-// restore.lua, kombu's restore_visible, for kombu's shared hash), give back what dead consumers'
-// in-flight lists hold (recover.lua), and keep our own claims fresh so nobody restores a task that is
-// still running.
+// restore.lua, kombu's restore_visible, for kombu's shared hash by kombu's longer timeout), give back
+// what dead consumers' in-flight lists hold (recover.lua), and keep our own claims fresh so nobody
+// restores a task that is still running.
 import type { Redis } from "ioredis";
 import type { BrokerOptions } from "../broker.ts";
 import { KEYS, runScript } from "./scripts.ts";
@@ -36,10 +36,12 @@ export class Maintenance {
   constructor(
     private readonly host: MaintenanceHost,
     private readonly options: BrokerOptions,
+    /** The timeout for kombu's shared `unacked` hash (transport option kombuVisibilityTimeout). */
+    private readonly kombuVisibilityTimeoutSeconds: number,
   ) {
     const visibilityMs = options.visibilityTimeoutSeconds * 1000;
     // Restore often enough that a dead worker's task comes back soon after its timeout (kombu: ~10 s).
-    this.restoreEveryMs = Math.max(250, Math.min(10_000, visibilityMs / 2));
+    this.restoreEveryMs = Math.max(250, Math.min(10_000, Math.min(visibilityMs, kombuVisibilityTimeoutSeconds * 1000) / 2));
     // Refresh claims well inside the timeout, so a long acksLate task is never seen as abandoned.
     this.keepAliveEveryMs = Math.max(200, Math.min(60_000, visibilityMs / 3));
     this.schedule(0);
@@ -98,11 +100,11 @@ export class Maintenance {
       }
       if (now >= this.nextRestoreAt) {
         this.nextRestoreAt = now + this.restoreEveryMs;
-        const ceiling = Date.now() / 1000 - this.options.visibilityTimeoutSeconds;
-        const own = Number(await runScript(client, "restore-own", [KEYS.ownUnacked, KEYS.ownUnackedIndex], [ceiling, RESTORE_BATCH]));
-        const kombu = Number(await runScript(client, "restore", [KEYS.unacked, KEYS.unackedIndex, KEYS.unackedMutex], [ceiling, RESTORE_BATCH]));
-        const restored = own + Math.max(0, kombu);
-        if (restored > 0) this.options.log("warn", `redis broker: restored ${restored} unacknowledged messages older than the visibility timeout (${this.options.visibilityTimeoutSeconds} s)`);
+        const own = Number(await runScript(client, "restore-own", [KEYS.ownUnacked, KEYS.ownUnackedIndex], [Date.now() / 1000 - this.options.visibilityTimeoutSeconds, RESTORE_BATCH]));
+        const kombuCeiling = Date.now() / 1000 - this.kombuVisibilityTimeoutSeconds;
+        const kombu = Number(await runScript(client, "restore", [KEYS.unacked, KEYS.unackedIndex, KEYS.unackedMutex], [kombuCeiling, RESTORE_BATCH]));
+        if (own > 0) this.options.log("warn", `redis broker: restored ${own} unacknowledged messages older than the visibility timeout (${this.options.visibilityTimeoutSeconds} s)`);
+        if (kombu > 0) this.options.log("warn", `redis broker: restored ${kombu} unacknowledged messages of kombu's unacked hash older than kombuVisibilityTimeout (${this.kombuVisibilityTimeoutSeconds} s)`);
         if (own >= RESTORE_BATCH || kombu >= RESTORE_BATCH) this.nextRestoreAt = now;
       }
     } catch (error) {

@@ -13,12 +13,20 @@ export interface RedisTransportOptions {
    * whatever this says.
    */
   messageFormat: RedisMessageFormat;
+  /**
+   * Seconds after which our restore gives back a claim in kombu's shared `unacked` hash: Python
+   * workers' claims, which kombu never refreshes (Celeriac's own claims live in `celeriac.unacked` and
+   * follow `brokerVisibilityTimeout`). Default 3600, kombu's; set it to the Python workers'
+   * `broker_transport_options["visibility_timeout"]`, or a long Python task runs twice.
+   */
+  kombuVisibilityTimeout: number;
 }
 
-export const DEFAULT_REDIS_TRANSPORT_OPTIONS: Readonly<RedisTransportOptions> = Object.freeze({ messageFormat: "celery" });
+export const DEFAULT_REDIS_TRANSPORT_OPTIONS: Readonly<RedisTransportOptions> = Object.freeze({ messageFormat: "celery", kombuVisibilityTimeout: 3600 });
 
 const CHECKS: OptionChecks<RedisTransportOptions> = {
   messageFormat: { ok: (v) => v === "celery" || v === "compact", expected: '"celery" (Python workers can read it) or "compact" (Celeriac workers only)' },
+  kombuVisibilityTimeout: { ok: (v) => typeof v === "number" && Number.isFinite(v) && v > 0, expected: "a number of seconds above 0 (kombu's default: 3600)" },
 };
 
 /**
