@@ -14,6 +14,7 @@ import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
 import { type ConsumerHost, type FetchedItem, type InflightList, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
+import { warnIfNotPersistent } from "./persistence.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
 import { type RedisTransportOptions, parseRedisTransportOptions } from "./transport-options.ts";
 
@@ -123,7 +124,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     void this.client; // throws when not connected
     await this.ensureBlocking();
     for (const queue of queues) if (!this.declared.has(queue)) await this.declareQueue(queue);
-    this.maintenance ??= new Maintenance(this, this.options, this.transport.kombuVisibilityTimeout);
+    if (!this.maintenance) {
+      this.maintenance = new Maintenance(this, this.options, this.transport.kombuVisibilityTimeout);
+      void warnIfNotPersistent(this.client, this.target.display, this.options.log);
+    }
     const consumer = new RedisConsumer(this, queues, handler, Math.max(1, options.prefetch));
     this.consumers.add(consumer);
     return {
