@@ -93,7 +93,8 @@ export class RedisConsumer implements Consumer {
 
   private async loop(): Promise<void> {
     let failures = 0;
-    // The last fetch found every list empty: the next one waits for a message instead of polling.
+    // The last fetch emptied every list (it took fewer than it asked for): the next one waits for a
+    // message instead of polling, which also spares the round trip of a fetch bound to find nothing.
     let idle = false;
     // A fetch already sent for the next batch: Redis pops it while this process runs the current one.
     let next: { batch: Promise<FetchedItem[]>; size: number } | null = null;
@@ -112,8 +113,8 @@ export class RedisConsumer implements Consumer {
       try {
         const batch = await sent;
         failures = 0;
-        idle = batch.length === 0;
-        if (idle) continue;
+        idle = batch.length < size;
+        if (batch.length === 0) continue;
         // A full batch means more is likely waiting: ask for it before running this one, within the
         // prefetch window (this batch counts as unsettled already).
         const room = this.prefetch - this.unsettled - batch.length;
