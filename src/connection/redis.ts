@@ -2,8 +2,8 @@
 // the way kombu and Celery accept them, and lends out per-process shared ioredis clients.
 //
 // Connection budget (per process, per Redis server): one command connection per db (shared by every
-// broker and backend on that server and db), one blocking connection per consuming broker (BRPOP, used
-// only while idle), and one subscriber connection per server (result pub/sub and control broadcasts
+// broker and backend on that server and db), one blocking connection per consuming broker (BLMOVE and
+// the consumer's fetches), and one subscriber connection per server (result pub/sub and control broadcasts
 // multiplexed; pub/sub ignores the db). A worker whose broker and backend share a server and db holds
 // at most 3; a producer holds 1, plus the subscriber while it waits on results.
 import { readFileSync } from "node:fs";

@@ -1,6 +1,6 @@
 // The Redis broker (`redis://`, `rediss://`, `unix://`): messages sit in kombu's layout (queue lists,
-// priority sub-lists, JSON envelopes, unacked/unacked_index claims) so Python Celery shares its queues;
-// with `messageFormat: "compact"` it stores Celeriac's compact messages instead (format.ts).
+// priority sub-lists, JSON envelopes) so Python Celery shares its queues, our claims in a pair of our
+// own (celeriac.unacked); with `messageFormat: "compact"` it stores Celeriac's compact messages instead.
 // Connections: the process's shared command connection, plus one blocking connection once consuming and
 // the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
 import type { Redis } from "ioredis";
