@@ -8,6 +8,9 @@ export interface TaskEventBase {
   name: string;
 }
 
+/** Which of Node's process events an escaped error arrived through. */
+export type StrayErrorOrigin = "uncaughtException" | "unhandledRejection";
+
 export interface CeleriacEvents {
   "task:sent": TaskEventBase & { queue: string; eta: Date | null };
   "task:received": TaskEventBase & { queue: string; eta: Date | null; retries: number };
@@ -23,6 +26,12 @@ export interface CeleriacEvents {
   "worker:stopping": { hostname: string; reason: string };
   "worker:stopped": { hostname: string; returnedToQueue: number };
   "worker:error": { message: string; error: unknown };
+  /**
+   * An error escaped a task (an unhandled rejection, a throw in a timer or callback) or came from
+   * outside any. `failedTask`: the running task it escaped from was ended as a FAILURE with it.
+   * `stopping`: it was one too many unattributed ones, and the worker is stopping.
+   */
+  "worker:stray-error": { hostname: string; origin: StrayErrorOrigin; error: unknown; task: TaskEventBase | null; failedTask: boolean; stopping: boolean };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

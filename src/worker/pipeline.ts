@@ -133,6 +133,8 @@ function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefine
     defaultTimeLimit: app.config.taskTimeLimit,
     defaultSoftTimeLimit: app.config.taskSoftTimeLimit,
     stopSignal: parts.forceStop,
+    // The worker knows its tasks' stray errors by this (worker/stray-errors.ts).
+    runner: parts,
     updateState: async (state, meta) => {
       await storeState(parts, s, state, meta);
       app.events.emit("task:progress", { id: message.id, name: message.task, state, meta });

@@ -10,6 +10,7 @@ import { AsyncPool } from "./pool/async-pool.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
 import type { WorkerCounters } from "./settle.ts";
+import { checkStrayErrorLimit, DEFAULT_STRAY_ERROR_LIMIT, guardAgainstStrayErrors, type StrayErrorLimit } from "./stray-errors.ts";
 
 export interface WorkerOptions {
   /** Queues to consume. Default: the app's taskDefaultQueue. */
@@ -22,10 +23,18 @@ export interface WorkerOptions {
   hostname?: string;
   /** Seconds to wait for running tasks on stop. Default: the app's workerShutdownTimeout. */
   shutdownTimeout?: number;
+  /**
+   * Catch errors that escape tasks (unhandled rejections, throws in timers) in process-wide handlers
+   * instead of letting Node exit the process; see worker/stray-errors.ts. Default true; false leaves
+   * them to Node (or to your own handlers).
+   */
+  isolateTasks?: boolean;
+  /** Stop gracefully when more than `count` errors escape outside any running task within `seconds`. Default 10 in 60 s. */
+  strayErrorLimit?: StrayErrorLimit;
 }
 
-/** What a worker has counted since it was created: its own deliveries only. */
-export type WorkerStats = WorkerCounters;
+/** What a worker has counted since it was created: its own deliveries, and errors that escaped its tasks. */
+export type WorkerStats = WorkerCounters & { strayErrors: number };
 
 export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
@@ -42,7 +51,7 @@ export class Worker {
   readonly concurrency: number;
   readonly prefetch: number;
   readonly hostname: string;
-  readonly stats: WorkerStats = { received: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, revoked: 0 };
+  readonly stats: WorkerStats = { received: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, revoked: 0, strayErrors: 0 };
   private state: WorkerState = "idle";
   private consumer: Consumer | null = null;
   private stopControl: (() => Promise<void>) | null = null;
@@ -60,6 +69,8 @@ export class Worker {
   private readonly revoked = new RevokedSet();
   private returnedToQueue = 0;
   private stopped: Promise<number> | null = null;
+  private stopIsolating: (() => void) | null = null;
+  private readonly strayErrorLimit: StrayErrorLimit;
 
   constructor(
     readonly app: App,
@@ -69,6 +80,7 @@ export class Worker {
     this.concurrency = options.concurrency ?? app.config.workerConcurrency;
     this.prefetch = this.concurrency * (options.prefetchMultiplier ?? app.config.workerPrefetchMultiplier);
     this.hostname = options.hostname ?? app.hostname;
+    this.strayErrorLimit = checkStrayErrorLimit(options.strayErrorLimit ?? DEFAULT_STRAY_ERROR_LIMIT);
     // Every waiting and running task listens to these two signals; there is no leak to warn about.
     setMaxListeners(0, this.stopping.signal, this.forceStop.signal);
   }
@@ -101,6 +113,9 @@ export class Worker {
       forceStop: this.forceStop.signal,
       ackEarly: (delivery) => this.ackEarly(delivery),
     };
+    if (this.options.isolateTasks !== false) {
+      this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
+    }
     this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
     this.state = "running";
     this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
@@ -143,6 +158,7 @@ export class Worker {
       await this.returnUnsettled();
     }
     await this.stopControl?.().catch(() => {});
+    this.stopIsolating?.();
     this.state = "stopped";
     this.app.events.emit("worker:stopped", { hostname: this.hostname, returnedToQueue: this.returnedToQueue });
     return this.returnedToQueue;

@@ -51,6 +51,14 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     process.on("SIGINT", onSignal);
   });
 
+  // A worker that stopped itself because the process is unsafe (a flood of stray errors) exits 1, so
+  // that a supervisor starts a fresh one.
+  const stoppedItself = new Promise<number>((resolve) => {
+    app.events.on("worker:stray-error", (e) => {
+      if (e.stopping) void worker.stop().then(() => resolve(1));
+    });
+  });
+
   await worker.start();
   const banner = [
     `celeriac worker ${worker.hostname} ready`,
@@ -61,7 +69,7 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     `  tasks:       ${app.taskNames().join(", ") || "(none)"}`,
   ];
   process.stderr.write(`${banner.join("\n")}\n`);
-  const code = await done;
+  const code = await Promise.race([done, stoppedItself]);
   await app.close();
   logger.flush?.();
   return code;
