@@ -23,6 +23,13 @@ export interface CeleriacEvents {
   "worker:stopping": { hostname: string; reason: string };
   "worker:stopped": { hostname: string; returnedToQueue: number };
   "worker:error": { message: string; error: unknown };
+  /**
+   * The broker connection (or channel) was lost while the worker held deliveries from it; the broker
+   * has them back and delivers them again. `dropped` had not started and did not run; `unacknowledged`
+   * were settled after the loss, so an acksLate task among them runs again (at-least-once). Emitted
+   * once per loss, when the last of its deliveries is dropped or settled.
+   */
+  "worker:deliveries-lost": { hostname: string; dropped: number; unacknowledged: number };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

@@ -29,6 +29,9 @@ export function logTaskEvents(app: App, logger: Logger): () => void {
     app.events.on("task:revoked", (e) => logger.warn({ id: e.id, task: e.name, reason: e.reason }, `revoked ${e.name}[${e.id}]: ${e.reason}`)),
     app.events.on("task:rejected", (e) => logger.error({ id: e.id, task: e.name, code: e.code, reason: e.reason, requeued: e.requeued }, `rejected message${e.name ? ` ${e.name}` : ""}${e.id ? `[${e.id}]` : ""}: ${e.code}: ${e.reason}`)),
     app.events.on("worker:error", (e) => logger.error({ err: e.error }, e.message)),
+    app.events.on("worker:deliveries-lost", (e) =>
+      logger.warn({ dropped: e.dropped, unacknowledged: e.unacknowledged }, `broker connection lost: ${e.dropped} message(s) not started were dropped and ${e.unacknowledged} could not be acknowledged; the broker delivers them again`),
+    ),
     app.events.on("worker:stopping", (e) => logger.info({ reason: e.reason }, `worker ${e.hostname} stopping (${e.reason})`)),
     app.events.on("worker:stopped", (e) => logger.info({ returnedToQueue: e.returnedToQueue }, `worker ${e.hostname} stopped; ${e.returnedToQueue} message(s) returned to the queue`)),
   ];
