@@ -32,6 +32,13 @@ export interface CeleriacEvents {
    * `stopping`: it was one too many unattributed ones, and the worker is stopping.
    */
   "worker:stray-error": { hostname: string; origin: StrayErrorOrigin; error: unknown; task: TaskEventBase | null; failedTask: boolean; stopping: boolean };
+  /**
+   * The broker connection (or channel) was lost while the worker held deliveries from it; the broker
+   * has them back and delivers them again. `dropped` had not started and did not run; `unacknowledged`
+   * were settled after the loss, so an acksLate task among them runs again (at-least-once). Emitted
+   * once per loss, when the last of its deliveries is dropped or settled.
+   */
+  "worker:deliveries-lost": { hostname: string; dropped: number; unacknowledged: number };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

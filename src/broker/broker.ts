@@ -25,6 +25,12 @@ export interface Delivery {
   readonly queue: string;
   /** True when the broker has delivered this message before (a crash or a requeue). */
   readonly redelivered: boolean;
+  /**
+   * True once the connection or channel this delivery came on is gone (RabbitMQ): the broker has
+   * already put the message back for redelivery, so a worker must not start it, and ack()/reject() do
+   * nothing. Always false where claims outlive a connection (Redis keeps them in Redis; memory).
+   */
+  readonly stale: boolean;
   /** Done with the message: the broker forgets it. */
   ack(): Promise<void>;
   /**

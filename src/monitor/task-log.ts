@@ -48,6 +48,9 @@ export function logTaskEvents(app: App, logger: Logger): () => void {
       if (e.failedTask) logger.warn(fields, line);
       else logger.error(fields, line);
     }),
+    app.events.on("worker:deliveries-lost", (e) =>
+      logger.warn({ dropped: e.dropped, unacknowledged: e.unacknowledged }, `broker connection lost: ${e.dropped} message(s) not started were dropped and ${e.unacknowledged} could not be acknowledged; the broker delivers them again`),
+    ),
     app.events.on("worker:stopping", (e) => logger.info({ reason: e.reason }, `worker ${e.hostname} stopping (${e.reason})`)),
     app.events.on("worker:stopped", (e) => logger.info({ returnedToQueue: e.returnedToQueue }, `worker ${e.hostname} stopped; ${e.returnedToQueue} message(s) returned to the queue`)),
   ];

@@ -28,6 +28,8 @@ export interface PipelineParts {
   forceStop: AbortSignal;
   /** Acknowledge a delivery without waiting for it (acks early); a failure is reported, not thrown. */
   ackEarly(delivery: Delivery): void;
+  /** Forget a stale delivery that was not started: not acked, not rejected; counted per loss. */
+  dropStale(delivery: Delivery): void;
 }
 
 /**
@@ -110,6 +112,12 @@ async function recover(parts: PipelineParts, delivery: Delivery, message: TaskMe
 /** Run the task and settle its outcome: nothing when all of it was synchronous, else a promise. */
 function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> | undefined {
   const { app, settleContext } = parts;
+  // The last moment before it starts (after any wait for an eta, a rate limit or a slot): if its
+  // connection was lost meanwhile, the broker has requeued it and its other copy is the one to run.
+  if (delivery.stale) {
+    parts.dropStale(delivery);
+    return undefined;
+  }
   if (parts.stopping.aborted) throw parts.stopping.reason;
   const acksLate = task.options.acksLate ?? app.config.taskAcksLate;
   // Acks early are not awaited: the broker batches acks, and waiting for the batch would delay every

@@ -6,6 +6,7 @@ import type { App } from "../app/app.ts";
 import type { Consumer, Delivery } from "../broker/broker.ts";
 import { EtaScheduler } from "./eta.ts";
 import { handleDelivery, type PipelineParts } from "./pipeline.ts";
+import { LossAccounting, type LossGroup, type LostOutcome } from "./lost-deliveries.ts";
 import { AsyncPool } from "./pool/async-pool.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
@@ -64,7 +65,9 @@ export class Worker {
     onReject: (requeue) => {
       if (requeue && this.state === "stopping") this.returnedToQueue++;
     },
+    onLost: (delivery, outcome) => this.losses.record(delivery, outcome),
   };
+  private readonly losses = new LossAccounting(this.ledger.unsettled, (counts) => this.app.events.emit("worker:deliveries-lost", { hostname: this.hostname, ...counts }));
   private watchedAck: Promise<void> | null = null;
   private readonly revoked = new RevokedSet();
   private returnedToQueue = 0;
@@ -112,6 +115,9 @@ export class Worker {
       stopping: this.stopping.signal,
       forceStop: this.forceStop.signal,
       ackEarly: (delivery) => this.ackEarly(delivery),
+      dropStale: (delivery) => {
+        if (delivery instanceof GuardedDelivery) delivery.drop();
+      },
     };
     if (this.options.isolateTasks !== false) {
       this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
@@ -195,6 +201,8 @@ interface Ledger {
   readonly unsettled: Set<GuardedDelivery>;
   /** A delivery is being rejected (returned to the queue when `requeue`). */
   onReject(requeue: boolean): void;
+  /** A stale delivery (its connection was lost) leaves the ledger. */
+  onLost(delivery: GuardedDelivery, outcome: LostOutcome): void;
 }
 
 const SETTLED_ALREADY = Promise.resolve();
@@ -204,6 +212,8 @@ class GuardedDelivery implements Delivery {
   readonly message: Delivery["message"];
   readonly queue: string;
   readonly redelivered: boolean;
+  /** The loss this delivery was caught in, once seen (lost-deliveries.ts). */
+  loss: LossGroup | null = null;
   private settled = false;
 
   constructor(
@@ -216,19 +226,35 @@ class GuardedDelivery implements Delivery {
     ledger.unsettled.add(this);
   }
 
+  get stale(): boolean {
+    return this.inner.stale;
+  }
+
   ack(): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
-    this.ledger.unsettled.delete(this);
+    this.leave("unacknowledged");
     return this.inner.ack();
   }
 
   reject(options: { requeue: boolean }): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
-    this.ledger.unsettled.delete(this);
+    this.leave("unacknowledged");
     this.ledger.onReject(options.requeue);
     return this.inner.reject(options);
+  }
+
+  /** A stale delivery not started: forgotten, neither acked nor rejected (the broker has it back). */
+  drop(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.leave("dropped");
+  }
+
+  private leave(ifStale: LostOutcome): void {
+    if (this.inner.stale) this.ledger.onLost(this, ifStale);
+    this.ledger.unsettled.delete(this);
   }
 }
 

@@ -62,6 +62,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       assert.equal(delivery.message.properties.correlationId, "exact");
       assert.equal(delivery.queue, q);
       assert.equal(delivery.redelivered, false);
+      assert.equal(delivery.stale, false, "a delivery on a live connection is not stale");
       await delivery.ack();
       await consumer.cancel();
     });

@@ -1,12 +1,18 @@
 // One consume() call on RabbitMQ: a channel of its own consuming every requested queue under one prefetch
-// limit, deliveries turned into settle-once Delivery objects, and the channel reopened when the server
-// closes it (consumer timeout, deleted queue) while the connection lives.
+// limit, deliveries turned into settle-once Delivery objects that turn stale when their channel closes,
+// and the channel reopened when the server closes it (consumer timeout, deleted queue) while the
+// connection lives.
 import type { Channel, ConsumeMessage } from "amqplib";
 import type { Delivery, DeliveryHandler } from "../broker.ts";
 import type { AmqpConnection } from "../../connection/amqp.ts";
 import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Whether a channel still lives; shared by its deliveries, so `stale` is one property read. */
+interface ChannelLife {
+  closed: boolean;
+}
 
 export interface QueueConsumerOptions {
   /** At most this many unsettled deliveries on the channel. */
@@ -21,6 +27,7 @@ export interface QueueConsumerOptions {
 
 export class QueueConsumer {
   private channel: Channel | null = null;
+  private life: ChannelLife = { closed: false };
   private tags: string[] = [];
   private unsettled = 0;
   /** False once cancelled or closed: no resuming, and the channel closes when the last delivery settles. */
@@ -40,7 +47,12 @@ export class QueueConsumer {
     this.tags = [];
     channel.on("error", (error: Error) => this.options.log("warn", `consumer channel error: ${error.message}`));
     const generation = this.connection.generation;
+    const life: ChannelLife = { closed: false };
+    this.life = life;
     channel.on("close", () => {
+      // RabbitMQ requeues a closed channel's unacked deliveries at once (a restarted broker recovers
+      // them with its queues): from now on they are the broker's, not ours to start or settle.
+      life.closed = true;
       // A channel closed by the server while the connection lives (e.g. RabbitMQ's consumer timeout, a
       // deleted queue): resume on a new channel. After a connection loss, the broker's restore step does it.
       setTimeout(() => {
@@ -54,7 +66,7 @@ export class QueueConsumer {
     });
     await channel.prefetch(this.options.prefetch, this.options.globalPrefetch);
     for (const queue of this.queues) {
-      const reply = await channel.consume(queue, (raw) => this.onMessage(channel, queue, raw));
+      const reply = await channel.consume(queue, (raw) => this.onMessage(channel, life, queue, raw));
       if (this.channel === channel) this.tags.push(reply.consumerTag);
     }
   }
@@ -72,10 +84,12 @@ export class QueueConsumer {
   /** Closes the channel now: RabbitMQ hands its unacked deliveries back to the queue (AMQP semantics). */
   async close(): Promise<void> {
     this.active = false;
+    // Stale from now, not from the close-ok: a settle in between would throw on the closing channel.
+    this.life.closed = true;
     await this.channel?.close().catch(() => undefined);
   }
 
-  private onMessage(channel: Channel, queue: string, raw: ConsumeMessage | null): void {
+  private onMessage(channel: Channel, life: ChannelLife, queue: string, raw: ConsumeMessage | null): void {
     if (!raw) {
       // basic.cancel from the server: the queue was deleted or its leader moved; we resume on reconnect.
       this.options.log("warn", `RabbitMQ cancelled the consumer of queue "${queue}"`);
@@ -88,12 +102,10 @@ export class QueueConsumer {
     const settle = (action: () => void): void => {
       if (settled) return;
       settled = true;
-      if (this.channel !== channel) {
-        // The channel died with the connection: RabbitMQ already requeued this message. It is not
-        // counted against the new channel, whose count started at zero.
-        this.options.log("warn", `a delivery from "${queue}" could not be settled: its channel closed (the broker redelivers it)`);
-        return;
-      }
+      // A stale delivery: its delivery tag died with the channel and RabbitMQ already requeued the
+      // message; whoever holds it counts and reports it (the worker does). Not counted against a new
+      // channel, whose count started at zero.
+      if (life.closed) return;
       this.unsettled--;
       try {
         action();
@@ -106,6 +118,9 @@ export class QueueConsumer {
       message,
       queue,
       redelivered: raw.fields.redelivered,
+      get stale() {
+        return life.closed;
+      },
       ack: async () => settle(() => channel.ack(raw)),
       reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
     };

@@ -181,6 +181,7 @@ export class MemoryBroker implements Broker {
       message: stored.message,
       queue,
       redelivered: stored.redelivered,
+      stale: false,
       ack: async () => {
         settle();
       },

@@ -206,6 +206,14 @@ class RedisDelivery implements Delivery {
     this.compact = decoded.compact;
   }
 
+  /**
+   * Never: the claim lives in Redis (unacked hash), not in a connection, so a delivery held across a
+   * reconnection is still ours to run and settle (its ack is an HDEL by tag, from any connection).
+   */
+  get stale(): boolean {
+    return false;
+  }
+
   /** Batched by the broker: every ack of one tick shares one flush and its promise. */
   ack(): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
