@@ -2,7 +2,8 @@
 // limit, deliveries turned into settle-once Delivery objects, and the channel reopened when the server
 // closes it (consumer timeout, deleted queue) while the connection lives.
 import type { Channel, ConsumeMessage } from "amqplib";
-import type { Delivery, DeliveryHandler } from "../broker.ts";
+import type { Delivery, DeliveryHandler, RejectReason } from "../broker.ts";
+import type { WireMessage } from "../../protocol/message.ts";
 import type { AmqpConnection } from "../../connection/amqp.ts";
 import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
 
@@ -17,6 +18,8 @@ export interface QueueConsumerOptions {
    */
   globalPrefetch: boolean;
   log: Log;
+  /** Publishes a message given up with a reason to its queue's dead letters; resolves once confirmed. */
+  bury: (queue: string, message: WireMessage, reason: RejectReason) => Promise<void>;
 }
 
 export class QueueConsumer {
@@ -85,9 +88,13 @@ export class QueueConsumer {
     for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
     this.unsettled++;
     let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
+    // Claimed at once, settled when done: a dead letter is acked only after its publish is confirmed.
+    const claim = (): boolean => {
+      if (settled) return false;
       settled = true;
+      return true;
+    };
+    const settle = (action: () => void): void => {
       if (this.channel !== channel) {
         // The channel died with the connection: RabbitMQ already requeued this message. It is not
         // counted against the new channel, whose count started at zero.
@@ -106,8 +113,21 @@ export class QueueConsumer {
       message,
       queue,
       redelivered: raw.fields.redelivered,
-      ack: async () => settle(() => channel.ack(raw)),
-      reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
+      ack: async () => {
+        if (claim()) settle(() => channel.ack(raw));
+      },
+      reject: async ({ requeue, reason }) => {
+        if (!claim()) return;
+        if (requeue || !reason) return settle(() => channel.nack(raw, false, requeue));
+        try {
+          await this.options.bury(queue, message, reason);
+        } catch (error) {
+          // Not in the dead letters: give it back rather than lose it.
+          settle(() => channel.nack(raw, false, true));
+          throw error;
+        }
+        settle(() => channel.ack(raw));
+      },
     };
     try {
       this.handler(delivery);
