@@ -10,6 +10,7 @@ import type { ResultBackend } from "../backend/backend.ts";
 import { encodeTaskMessage } from "../protocol/celery-v2.ts";
 import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
 import type { ResultRecord, TaskErrorInfo } from "../protocol/result.ts";
+import { encodeFailureFrom, tracebackFrom } from "../protocol/result-meta.ts";
 import { CeleriacError } from "../util/errors.ts";
 
 export interface SettleContext {
@@ -48,9 +49,23 @@ export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promi
   if (outcome.kind === "success" && !hasFollowUps(s.message)) {
     const storing = store(ctx, s, { state: "SUCCESS", value: outcome.value, children: [] });
     if (!storing) return succeeded(ctx, s, outcome.runtimeMs);
-    return storing.then(() => succeeded(ctx, s, outcome.runtimeMs));
+    return storing.then(
+      () => succeeded(ctx, s, outcome.runtimeMs),
+      (error: unknown) => failUnencodable(ctx, s, outcome.runtimeMs, error),
+    );
   }
   return settleAsync(ctx, s, outcome);
+}
+
+/**
+ * A result or follow-up message that cannot be serialized (a circular object, a Map) fails the task
+ * with kombu's EncodeError, as Celery's tracer does: stored, counted and reported once, never retried.
+ * Any other error propagates.
+ */
+function failUnencodable(ctx: SettleContext, s: Settling, runtimeMs: number, error: unknown): Promise<void> {
+  const failure = encodeFailureFrom(error);
+  if (!failure) return Promise.reject(error);
+  return settleAsync(ctx, s, { kind: "failure", error: failure, traceback: tracebackFrom(error), timedOut: false, runtimeMs, thrown: error });
 }
 
 function succeeded(ctx: SettleContext, s: Settling, runtimeMs: number): Promise<void> | undefined {
@@ -65,8 +80,12 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
   const base = { id: message.id, name: message.task };
   switch (outcome.kind) {
     case "success": {
-      const children = await sendFollowUps(ctx, message, outcome.value);
-      await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      try {
+        const children = await sendFollowUps(ctx, message, outcome.value);
+        await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      } catch (error) {
+        return failUnencodable(ctx, s, outcome.runtimeMs, error);
+      }
       return succeeded(ctx, s, outcome.runtimeMs);
     }
     case "retry": {

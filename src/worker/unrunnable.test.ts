@@ -1,7 +1,8 @@
-// What a worker cannot run still leaves a record, on the embedded broker: a FAILURE the
+// What a worker cannot run or cannot store still leaves a record, on the embedded broker: a FAILURE the
 // caller reads when the task id is known, a dead letter with its reason, a count and an event.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createApp } from "../app/app.ts";
 import { Reject, TaskFailedError } from "../app/errors.ts";
 import type { MemoryBroker } from "../broker/memory/memory-broker.ts";
 import type { WireMessage } from "../protocol/message.ts";
@@ -9,6 +10,12 @@ import { eventually, record, setup } from "./worker.test-helper.ts";
 
 const failedWith = (type: string, module: string, message?: RegExp) => (error: unknown) =>
   error instanceof TaskFailedError && error.remote.type === type && error.remote.module === module && (!message || message.test(error.remote.message));
+
+function circular(): Record<string, unknown> {
+  const value: Record<string, unknown> = { name: "loop" };
+  value["self"] = value;
+  return value;
+}
 
 describe("messages a worker cannot run", () => {
   test("an unknown task: FAILURE NotRegistered for the caller and a dead letter; redriven once the task exists, it runs once", async () => {
@@ -90,6 +97,48 @@ describe("messages a worker cannot run", () => {
     const [letter] = await broker.deadLetters.list("celery", 10);
     assert.deepEqual([letter?.code, letter?.reason, letter?.message?.headers["id"]], ["TASK_REJECTED", "bad input: no customer", sent.id]);
     assert.equal(runs, 1);
+  });
+});
+
+describe("results a worker cannot store", () => {
+  test("a circular result is stored as FAILURE EncodeError at once, counted and reported as a failure", async () => {
+    const { app, worker } = setup();
+    const failed = record(app, "task:failed");
+    let runs = 0;
+    // Acked early: were the failure not settled, the result would stay PENDING and get() time out
+    // (redis-encode-error.test.ts shows an acksLate task is not redelivered either).
+    const loop = app.task("t.loop", () => {
+      runs++;
+      return circular();
+    });
+    await worker.start();
+    const result = await loop.delay();
+    await assert.rejects(result.get({ timeout: 5 }), failedWith("EncodeError", "kombu.exceptions", /circular/));
+    assert.deepEqual(failed.map((e) => e.error.type), ["EncodeError"]);
+    assert.deepEqual([worker.stats.failed, worker.stats.succeeded], [1, 0]);
+    assert.equal(runs, 1);
+  });
+
+  test("a circular result with a link callback: FAILURE EncodeError, the errback runs, the callback never does", async () => {
+    const { app, worker } = setup();
+    const seen: string[] = [];
+    const loop = app.task("t.loop", () => circular());
+    const callback = app.task("t.callback", () => void seen.push("callback"));
+    const errback = app.task("t.errback", (id: string) => void seen.push(`errback ${id}`));
+    await worker.start();
+    const result = await loop.applyAsync([], { link: callback.s(), linkError: errback.s() });
+    await assert.rejects(result.get({ timeout: 5 }), failedWith("EncodeError", "kombu.exceptions"));
+    await eventually(() => seen.length === 1, "the errback");
+    assert.deepEqual(seen, [`errback ${result.id}`]);
+  });
+
+  test("in eager mode too, a circular result is FAILURE EncodeError", async () => {
+    const app = createApp({ readEnv: false, taskAlwaysEager: true });
+    const loop = app.task("e.loop", () => circular());
+    const result = await loop.delay();
+    assert.equal(await result.state(), "FAILURE");
+    await assert.rejects(result.get(), failedWith("EncodeError", "kombu.exceptions"));
+    await app.close();
   });
 });
 
