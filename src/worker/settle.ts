@@ -120,7 +120,7 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
 export async function settleRevoked(ctx: SettleContext, delivery: Delivery, message: TaskMessage, reason: string, ignoreResult: boolean): Promise<void> {
   const error: TaskErrorInfo = { type: "TaskRevokedError", message: reason, module: "celery.exceptions" };
   if (ctx.backend && !ignoreResult) {
-    await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId });
+    await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId, replyTo: message.replyTo });
   }
   ctx.stats.revoked++;
   ctx.app.events.emit("task:revoked", { id: message.id, name: message.task, reason });
