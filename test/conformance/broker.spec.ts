@@ -185,6 +185,20 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       await consumer.cancel();
     });
 
+    test("redriving everything moves what was there, even when each message comes straight back dead", async () => {
+      const q = queue();
+      await broker.declareQueue(q);
+      const rejecting = (delivery: Delivery): void => void delivery.reject({ requeue: false, reason: { code: "TEST_REJECTED", message: "again" } });
+      const consumer = await broker.consume([q], rejecting, { prefetch: 5 });
+      for (let i = 0; i < 3; i++) await broker.publish(q, wireMessage(`loop${i}`));
+      await eventually(async () => (await broker.deadLetters?.list(q, 10))?.length === 3, 5000, "three dead letters");
+      // A redrive that kept taking what its own re-publishes bring back would never end.
+      assert.equal(await broker.deadLetters?.redrive(q, Infinity), 3);
+      await eventually(async () => (await broker.deadLetters?.list(q, 10))?.length === 3, 5000, "the three back in the dead letters");
+      await consumer.cancel();
+      assert.equal(await broker.deadLetters?.purge(q), 3);
+    });
+
     test("consumes several queues and stops at cancel, leaving later messages queued", async () => {
       const a = queue();
       const b = queue();

@@ -49,13 +49,13 @@ export class AmqpDeadLetters implements DeadLetterStore {
     delete properties.expiration;
     const content = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
     const target = { exchange: DEAD_LETTER_EXCHANGE, routingKey: queue };
-    await this.declare(queue);
     try {
+      await this.declare(queue);
       await this.host.publisher().publish(target, content, properties);
     } catch (error) {
-      if (!(error instanceof CeleriacError && error.code === "PUBLISH_UNROUTABLE")) throw error;
-      // The dead-letter queue was deleted since this broker declared it: declare it again, once.
+      // Declared again next time: the exchange or queue may have been deleted since.
       this.declared.delete(queue);
+      if (!(error instanceof CeleriacError && error.code === "PUBLISH_UNROUTABLE")) throw error;
       await this.declare(queue);
       await this.host.publisher().publish(target, content, properties);
     }
@@ -76,8 +76,10 @@ export class AmqpDeadLetters implements DeadLetterStore {
 
   async redrive(queue: string, limit: number): Promise<number> {
     return this.withQueue(queue, 0, async (channel) => {
+      // At most what is there now: a message dead-lettered again while this runs is not taken twice.
+      const present = (await channel.checkQueue(deadLetterQueue(queue))).messageCount;
       let moved = 0;
-      while (moved < limit) {
+      while (moved < Math.min(limit, present)) {
         const got = await channel.get(deadLetterQueue(queue));
         if (!got) break;
         const message = withoutBookkeeping(fromAmqpMessage(got.content, got.properties));

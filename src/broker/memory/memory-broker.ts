@@ -113,8 +113,10 @@ export class MemoryBroker implements Broker {
     list: async (queue, limit) => this.dead.get(queue)?.peek(limit) ?? [],
     redrive: async (queue, limit) => {
       const letters = this.dead.get(queue);
+      // At most what is there now: a message dead-lettered again while this runs is not taken twice.
+      const wanted = Math.min(limit, letters?.length ?? 0);
       let moved = 0;
-      while (letters?.length && moved < limit) {
+      while (letters?.length && moved < wanted) {
         const letter = letters.shift() as DeadLetter;
         // Undecodable letters cannot occur here: the memory broker never decodes what it holds.
         if (letter.message) this.enqueue(queue, { message: letter.message, redelivered: false }, false);

@@ -242,9 +242,11 @@ class RedisDelivery implements Delivery {
     if (reason) {
       // Should the move fail, the claim stays: the visibility timeout brings the message back.
       const item = { key: this.key, queue: this.queue, raw: this.raw, tag: this.tag, compact: this.compact };
-      const kept = await this.consumer.bury(item, reason).finally(() => this.consumer.release(this.tag));
-      if (kept) return;
-      return this.consumer.ack(this.tag, this.compact);
+      const kept = await this.consumer.bury(item, reason).catch((error: unknown) => {
+        this.consumer.release(this.tag);
+        throw error;
+      });
+      if (kept) return this.consumer.release(this.tag);
     }
     this.consumer.release(this.tag);
     this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);

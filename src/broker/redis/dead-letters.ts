@@ -59,9 +59,11 @@ export class RedisDeadLetters implements DeadLetterStore {
   }
 
   async redrive(queue: string, limit: number): Promise<number> {
+    // At most what is there now: a message dead-lettered again while this runs is not taken twice.
+    const wanted = Math.min(limit, await this.client().llen(KEYS.deadLetter(queue)));
     let moved = 0;
-    while (moved < limit) {
-      const chunk = Math.min(REDRIVE_CHUNK, limit - moved);
+    while (moved < wanted) {
+      const chunk = Math.min(REDRIVE_CHUNK, wanted - moved);
       const [count, stopped] = (await runScript(this.client(), "redrive", [KEYS.deadLetter(queue)], [chunk])) as [number, number];
       moved += count;
       if (stopped) throw new CeleriacError("DEAD_LETTER_UNREADABLE", `the oldest dead letter of "${queue}" is unreadable (not written by Celeriac?); ${moved} moved before it, it and the rest left in ${KEYS.deadLetter(queue)}`);
