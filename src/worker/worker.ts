@@ -3,7 +3,7 @@
 // take no more work, give back every message not started, let running tasks finish within the timeout.
 import { setMaxListeners } from "node:events";
 import type { App } from "../app/app.ts";
-import type { Consumer, Delivery } from "../broker/broker.ts";
+import type { Consumer, Delivery, RejectOptions } from "../broker/broker.ts";
 import { EtaScheduler } from "./eta.ts";
 import { handleDelivery, type PipelineParts } from "./pipeline.ts";
 import { LossAccounting, type LossGroup, type LostOutcome } from "./lost-deliveries.ts";
@@ -237,7 +237,7 @@ class GuardedDelivery implements Delivery {
     return this.inner.ack();
   }
 
-  reject(options: { requeue: boolean }): Promise<void> {
+  reject(options: RejectOptions): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
     this.leave("unacknowledged");

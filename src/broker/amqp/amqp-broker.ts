@@ -13,6 +13,7 @@ import { bindDelayDestination, declareDelayTopology, delayRoutingKey, entryExcha
 import { ControlSubscription, encodeControl, PIDBOX_EXCHANGE } from "./control.ts";
 import { declareDeadLetter, declareTaskQueue, explainDeclareError } from "./topology.ts";
 import { QueueConsumer } from "./consumer.ts";
+import { AmqpDeadLetters } from "./dead-letters.ts";
 import { parseTransportOptions, type AmqpTransportOptions } from "./transport-options.ts";
 
 export class AmqpBroker implements Broker {
@@ -28,13 +29,22 @@ export class AmqpBroker implements Broker {
   private delayDeclared = false;
   private readonly consumers = new Set<QueueConsumer>();
   private control: ControlSubscription | null = null;
+  /** Dead letters, published explicitly to `celeriac.dead-letter` (see dead-letters.ts). */
+  readonly deadLetters: AmqpDeadLetters;
 
   constructor(
     private readonly url: string,
     private readonly options: BrokerOptions,
   ) {
     this.transport = parseTransportOptions(options.transportOptions);
-    this.capabilities = { nativeDelay: true, priorities: this.transport.maxPriority !== null, confirms: true, control: true };
+    this.capabilities = { nativeDelay: true, priorities: this.transport.maxPriority !== null, confirms: true, control: true, deadLetters: true };
+    this.deadLetters = new AmqpDeadLetters({
+      admin: () => this.admin(),
+      channel: async () => (await this.requireSession().connection.ready()).createChannel(),
+      publisher: () => this.requireSession().publisher,
+      publish: (queue, message) => this.publish(queue, message),
+      queueType: this.transport.queueType,
+    });
   }
 
   private get delayOptions(): DelayTopologyOptions {
@@ -90,6 +100,7 @@ export class AmqpBroker implements Broker {
       prefetch: Math.max(1, options.prefetch),
       globalPrefetch: this.transport.queueType === "classic",
       log: this.options.log,
+      bury: (queue, message, reason) => this.deadLetters.bury(queue, message, reason),
     });
     this.consumers.add(consumer);
     try {

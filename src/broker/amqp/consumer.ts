@@ -3,7 +3,8 @@
 // and the channel reopened when the server closes it (consumer timeout, deleted queue) while the
 // connection lives.
 import type { Channel, ConsumeMessage } from "amqplib";
-import type { Delivery, DeliveryHandler } from "../broker.ts";
+import type { Delivery, DeliveryHandler, RejectReason } from "../broker.ts";
+import type { WireMessage } from "../../protocol/message.ts";
 import type { AmqpConnection } from "../../connection/amqp.ts";
 import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
 
@@ -23,6 +24,8 @@ export interface QueueConsumerOptions {
    */
   globalPrefetch: boolean;
   log: Log;
+  /** Publishes a message given up with a reason to its queue's dead letters; resolves once confirmed. */
+  bury: (queue: string, message: WireMessage, reason: RejectReason) => Promise<void>;
 }
 
 export class QueueConsumer {
@@ -99,9 +102,13 @@ export class QueueConsumer {
     for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
     this.unsettled++;
     let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
+    // Claimed at once, settled when done: a dead letter is acked only after its publish is confirmed.
+    const claim = (): boolean => {
+      if (settled) return false;
       settled = true;
+      return true;
+    };
+    const settle = (action: () => void): void => {
       // A stale delivery: its delivery tag died with the channel and RabbitMQ already requeued the
       // message; whoever holds it counts and reports it (the worker does). Not counted against a new
       // channel, whose count started at zero.
@@ -121,8 +128,21 @@ export class QueueConsumer {
       get stale() {
         return life.closed;
       },
-      ack: async () => settle(() => channel.ack(raw)),
-      reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
+      ack: async () => {
+        if (claim()) settle(() => channel.ack(raw));
+      },
+      reject: async ({ requeue, reason }) => {
+        if (!claim()) return;
+        if (requeue || !reason || life.closed) return settle(() => channel.nack(raw, false, requeue));
+        try {
+          await this.options.bury(queue, message, reason);
+        } catch (error) {
+          // Not in the dead letters: give it back rather than lose it.
+          settle(() => channel.nack(raw, false, true));
+          throw error;
+        }
+        settle(() => channel.ack(raw));
+      },
     };
     try {
       this.handler(delivery);

@@ -14,6 +14,7 @@ import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
 import { type ConsumerHost, type FetchedItem, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
+import { RedisDeadLetters } from "./dead-letters.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
 import { type RedisMessageFormat, parseRedisTransportOptions } from "./transport-options.ts";
 
@@ -24,7 +25,7 @@ const CLAIM_KEYS = [KEYS.unacked, KEYS.unackedIndex, KEYS.compactUnacked, KEYS.c
 const PUBLISH_MANY_CHUNK = 1000;
 
 export class RedisBroker implements Broker, ConsumerHost {
-  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true };
+  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true, deadLetters: true };
   private readonly target: RedisTarget;
   private lease: RedisLease | null = null;
   private blocking: Redis | null = null;
@@ -40,10 +41,13 @@ export class RedisBroker implements Broker, ConsumerHost {
   private maintenance: Maintenance | null = null;
   /** How this broker stores what it publishes (brokerTransportOptions.messageFormat). */
   readonly format: RedisMessageFormat;
+  readonly deadLetters: RedisDeadLetters;
 
   constructor(url: string, private readonly options: BrokerOptions) {
     this.target = parseRedisUrl(url);
-    this.format = parseRedisTransportOptions(options.transportOptions).messageFormat;
+    const transport = parseRedisTransportOptions(options.transportOptions);
+    this.format = transport.messageFormat;
+    this.deadLetters = new RedisDeadLetters(() => this.client, transport.deadLetterLimit);
   }
 
   private get client(): Redis {

@@ -1,8 +1,9 @@
 // One consumer of the Redis broker: keeps up to `prefetch` deliveries unsettled, fetching in batches with
 // fetch.lua while messages wait and blocking in BRPOP (kombu's way) only when every list is empty.
 // Reads kombu envelopes and compact messages alike (format.ts), whatever format its broker publishes.
-import type { Consumer, Delivery, DeliveryHandler } from "../broker.ts";
+import type { Consumer, Delivery, DeliveryHandler, RejectOptions, RejectReason } from "../broker.ts";
 import { PRIORITY_SEP, consumeKeys } from "./scripts.ts";
+import type { Buried, RedisDeadLetters } from "./dead-letters.ts";
 import { decodeStored, tagOfUndecodable } from "./format.ts";
 import { isCompact } from "../../protocol/compact-envelope.ts";
 import { backoffMs } from "../../connection/redis.ts";
@@ -27,6 +28,8 @@ export interface ConsumerHost {
   pushBack(key: string, raw: string): Promise<void>;
   /** Forget a claim; `compact` says which claim pair holds it. */
   ack(tag: string, compact: boolean): Promise<void>;
+  /** Where a message given up with a reason goes; `bury` returns false when no dead letters are kept. */
+  readonly deadLetters: Pick<RedisDeadLetters, "bury">;
   requeue(tag: string): Promise<void>;
   track(tag: string, compact: boolean): void;
   untrack(tag: string): void;
@@ -120,44 +123,50 @@ export class RedisConsumer implements Consumer {
    * requeue can only follow the claim: they go out later on the same connection, which keeps order.
    */
   private claimAndDispatch(key: string, raw: string): void {
-    const queue = queueOf(key);
-    const decoded = this.decodeOrDrop(queue, raw, false);
+    const decoded = this.decodeOrDrop(key, raw, false);
     if (!decoded) return;
     this.host.claim(key, raw, decoded).catch((error: Error) => {
-      this.host.log("error", `redis consumer: could not record the claim of a message from "${queue}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
+      this.host.log("error", `redis consumer: could not record the claim of a message from "${queueOf(key)}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
     });
-    this.deliver(queue, decoded);
+    this.deliver(key, raw, decoded);
   }
 
   /** An item fetch.lua popped: claimed there, unless it is in neither format. */
   private dispatch(key: string, raw: string, claimed: boolean): void {
-    const queue = queueOf(key);
-    const decoded = claimed ? this.decodeOrDrop(queue, raw, true) : this.drop(queue, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
-    if (decoded) this.deliver(queue, decoded);
+    const decoded = claimed ? this.decodeOrDrop(key, raw, true) : this.drop(key, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
+    if (decoded) this.deliver(key, raw, decoded);
   }
 
-  private decodeOrDrop(queue: string, raw: string, claimed: boolean): Decoded | null {
+  private decodeOrDrop(key: string, raw: string, claimed: boolean): Decoded | null {
     try {
-      return decodeStored(raw, queue);
+      return decodeStored(raw, queueOf(key));
     } catch (error) {
-      return this.drop(queue, raw, error, claimed);
+      return this.drop(key, raw, error, claimed);
     }
   }
 
-  /** Never crash on a malformed message (a Python 5.2 worker would): log it and drop it. */
-  private drop(queue: string, raw: string, error: unknown, claimed: boolean): null {
-    this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
-    // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
+  /**
+   * Never crash on a malformed message (a Python 5.2 worker would): log it and move it to the dead
+   * letters, forgetting the claim fetch.lua made (its tag was read there), or it would be restored forever.
+   */
+  private drop(key: string, raw: string, error: unknown, claimed: boolean): null {
+    const queue = queueOf(key);
+    const reason = `malformed message: ${(error as Error).message}`;
+    this.host.log("error", `redis consumer: rejected a malformed message from "${queue}" (${reason}): ${JSON.stringify(raw.slice(0, 200))}`);
     const tag = claimed ? tagOfUndecodable(raw) : undefined;
-    if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
+    const compact = isCompact(raw);
+    this.host.deadLetters
+      .bury({ key, queue, raw, tag, compact }, { code: "MALFORMED_MESSAGE", message: reason })
+      .then((kept) => (kept || !tag ? undefined : this.host.ack(tag, compact)))
+      .catch((buryError: Error) => this.host.log("error", `redis consumer: could not dead-letter a malformed message from "${queue}": ${buryError.message}`));
     return null;
   }
 
-  private deliver(queue: string, decoded: Decoded): void {
+  private deliver(key: string, raw: string, decoded: Decoded): void {
     this.unsettled++;
     this.host.track(decoded.deliveryTag, decoded.compact);
     try {
-      this.handler(new RedisDelivery(this, decoded, queue));
+      this.handler(new RedisDelivery(this, decoded, key, raw));
     } catch (error) {
       this.host.log("error", `redis consumer: delivery handler threw: ${(error as Error).message}`);
     }
@@ -178,6 +187,10 @@ export class RedisConsumer implements Consumer {
     return this.host.requeue(tag);
   }
 
+  bury(item: Buried, reason: RejectReason): Promise<boolean> {
+    return this.host.deadLetters.bury(item, reason);
+  }
+
   log(level: "info" | "warn" | "error", message: string): void {
     this.host.log(level, message);
   }
@@ -191,6 +204,7 @@ const SETTLED_ALREADY = Promise.resolve();
 class RedisDelivery implements Delivery {
   readonly message: Delivery["message"];
   readonly redelivered: boolean;
+  readonly queue: string;
   private readonly tag: string;
   private readonly compact: boolean;
   private settled = false;
@@ -198,8 +212,11 @@ class RedisDelivery implements Delivery {
   constructor(
     private readonly consumer: RedisConsumer,
     decoded: Decoded,
-    readonly queue: string,
+    /** The list it was popped from, and the string popped: kept as received for a dead letter. */
+    private readonly key: string,
+    private readonly raw: string,
   ) {
+    this.queue = queueOf(key);
     this.message = decoded.wire;
     this.redelivered = decoded.redelivered;
     this.tag = decoded.deliveryTag;
@@ -222,13 +239,22 @@ class RedisDelivery implements Delivery {
     return this.consumer.ack(this.tag, this.compact);
   }
 
-  async reject({ requeue }: { requeue: boolean }): Promise<void> {
+  async reject({ requeue, reason }: RejectOptions): Promise<void> {
     if (this.settled) return;
     this.settled = true;
     if (requeue) {
       // The window opens only once the message is back: fetches go out on another connection than
       // the requeue, and the next one must find the message at the front of its queue.
       return this.consumer.requeue(this.tag).finally(() => this.consumer.release(this.tag));
+    }
+    if (reason) {
+      // Should the move fail, the claim stays: the visibility timeout brings the message back.
+      const item = { key: this.key, queue: this.queue, raw: this.raw, tag: this.tag, compact: this.compact };
+      const kept = await this.consumer.bury(item, reason).catch((error: unknown) => {
+        this.consumer.release(this.tag);
+        throw error;
+      });
+      if (kept) return this.consumer.release(this.tag);
     }
     this.consumer.release(this.tag);
     this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);
