@@ -25,6 +25,9 @@ export interface AppOptions extends Partial<Config> {
   readEnv?: boolean;
 }
 
+/** Calls applyMany builds, encodes and publishes at once. */
+const APPLY_MANY_SLICE = 4096;
+
 type Logger = (level: "info" | "warn" | "error", message: string) => void;
 
 /**
@@ -202,21 +205,29 @@ export class App {
       for (const call of calls) results.push(await this.send(call, task));
       return results;
     }
-    const messages = calls.map((call) => buildMessage(call, this.config, this.oid));
-    const byQueue = new Map<string, TaskMessage[]>();
-    calls.forEach((call, i) => {
-      const queue = queueFor(call, this.config);
-      const batch = byQueue.get(queue) ?? [];
-      if (batch.length === 0) byQueue.set(queue, batch);
-      batch.push(messages[i] as TaskMessage);
-    });
     const broker = await this.getBroker();
-    if (repliesToSender(this.config.resultBackend) && messages.some((message) => !message.ignoreResult)) await this.getBackend();
-    for (const [queue, batch] of byQueue) {
-      await publishMessages(broker, queue, batch);
-      for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
+    if (repliesToSender(this.config.resultBackend) && calls.some((call) => !(call.options.ignoreResult ?? call.taskOptions?.ignoreResult ?? this.config.taskIgnoreResult))) {
+      await this.getBackend();
     }
-    return messages.map((message) => new AsyncResult(message.id, () => this.resultSource()));
+    // Built, encoded and published a slice at a time: only the ids outlive their slice, so memory is
+    // bounded by the slice, not by the list (300,000 calls peaked at 1.2 GB when built all at once).
+    const results: AsyncResult<unknown>[] = [];
+    for (let start = 0; start < calls.length; start += APPLY_MANY_SLICE) {
+      const byQueue = new Map<string, TaskMessage[]>();
+      for (const call of calls.slice(start, start + APPLY_MANY_SLICE)) {
+        const message = buildMessage(call, this.config, this.oid);
+        const queue = queueFor(call, this.config);
+        const batch = byQueue.get(queue);
+        if (batch) batch.push(message);
+        else byQueue.set(queue, [message]);
+        results.push(new AsyncResult(message.id, () => this.resultSource()));
+      }
+      for (const [queue, batch] of byQueue) {
+        await publishMessages(broker, queue, batch);
+        for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
+      }
+    }
+    return results;
   }
 
   private async resultSource(): Promise<ResultSource | null> {
