@@ -9,6 +9,7 @@ import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import { CeleriacError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
+import { maskUrl } from "../util/url.ts";
 import { signature } from "../protocol/signature.ts";
 import type { TaskMessage } from "../protocol/message.ts";
 import { configFromEnv, resolveConfig, type Config } from "./config.ts";
@@ -118,7 +119,7 @@ export class App {
   /** Ask every worker to discard a task that has not started yet. */
   async revoke(taskId: string): Promise<void> {
     const broker = await this.getBroker();
-    if (!broker.broadcast) throw new CeleriacError("NOT_SUPPORTED", `the broker at ${this.config.brokerUrl} cannot broadcast revokes`);
+    if (!broker.broadcast) throw new CeleriacError("NOT_SUPPORTED", `the broker at ${maskUrl(this.config.brokerUrl)} cannot broadcast revokes`);
     await broker.broadcast({ command: "revoke", arguments: { task_id: taskId } });
   }
 

@@ -2,6 +2,7 @@
 // the environment, then CLI flags (later sources win). Unknown keys fail with the nearest known one.
 import { ConfigError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
+import { maskUrl } from "../util/url.ts";
 import type { Serializer } from "../protocol/message.ts";
 
 export interface Config {
@@ -121,7 +122,10 @@ export function resolveConfig(...sources: (Partial<Config> | undefined)[]): Read
 
 function validate(config: Record<string, unknown>): void {
   const fail = (key: string, expected: string): never => {
-    throw new ConfigError(`config "${key}" is ${JSON.stringify(config[key]) ?? String(config[key])}; expected ${expected}`);
+    // A bad URL is echoed masked: it may carry a password (user-info or query), and errors get logged.
+    const value = config[key];
+    const shown = typeof value === "string" ? JSON.stringify(maskUrl(value)) : (JSON.stringify(value) ?? String(value));
+    throw new ConfigError(`config "${key}" is ${shown}; expected ${expected}`);
   };
   const url = (key: string, nullable: boolean): void => {
     const value = config[key];
