@@ -46,17 +46,24 @@ export class App {
   private broker: Promise<Broker> | null = null;
   private backend: Promise<ResultBackend | null> | null = null;
   private eagerStore: MemoryBackend | null = null;
+  /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
+  private readonly given: Partial<Config>;
   /** Where connection events are reported; the CLI points it at its logger. */
   log: Logger = () => {};
 
   constructor(options: AppOptions = {}) {
     const { readEnv = true, ...config } = options;
-    this.config = resolveConfig(config, readEnv ? configFromEnv() : undefined);
+    this.given = { ...config, ...(readEnv ? configFromEnv() : {}) };
+    this.config = resolveConfig(this.given);
   }
 
-  /** A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. */
+  /**
+   * A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. A default
+   * derived from another key follows the override: `--broker redis://…` on an app that set no
+   * resultBackend leaves results disabled rather than in a memory:// store no one can read.
+   */
   withConfig(overrides: Partial<Config>): App {
-    const copy = new App({ ...this.config, ...overrides, readEnv: false });
+    const copy = new App({ ...this.given, ...overrides, readEnv: false });
     for (const task of this.tasks.values()) copy.tasks.set(task.name, task);
     copy.log = this.log;
     return copy;
