@@ -3,7 +3,7 @@
 // Reads kombu envelopes and compact messages alike (format.ts), whatever format its broker publishes.
 import type { Consumer, Delivery, DeliveryHandler } from "../broker.ts";
 import { PRIORITY_SEP, consumeKeys } from "./scripts.ts";
-import { decodeStored, tagOfUndecodable } from "./format.ts";
+import { decodeStored } from "./format.ts";
 import { isCompact } from "../../protocol/compact-envelope.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
@@ -13,6 +13,8 @@ export interface FetchedItem {
   key: string;
   raw: string;
   claimed: boolean;
+  /** The delivery tag fetch.lua claimed it under ("" when not claimed). */
+  tag: string;
 }
 
 /** What a consumer needs from its broker (implemented by RedisBroker). */
@@ -86,7 +88,7 @@ export class RedisConsumer implements Consumer {
           // prefetch window (this batch counts as unsettled already).
           const room = this.prefetch - this.unsettled - batch.length;
           if (this.active && batch.length === size && room > 0) next = this.send(Math.min(room, MAX_BATCH));
-          for (const item of batch) this.dispatch(item.key, item.raw, item.claimed);
+          for (const item of batch) this.dispatch(item);
           continue;
         }
         if (!this.active) break;
@@ -121,7 +123,7 @@ export class RedisConsumer implements Consumer {
    */
   private claimAndDispatch(key: string, raw: string): void {
     const queue = queueOf(key);
-    const decoded = this.decodeOrDrop(queue, raw, false);
+    const decoded = this.decodeOrDrop(queue, raw, null);
     if (!decoded) return;
     this.host.claim(key, raw, decoded).catch((error: Error) => {
       this.host.log("error", `redis consumer: could not record the claim of a message from "${queue}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
@@ -130,26 +132,26 @@ export class RedisConsumer implements Consumer {
   }
 
   /** An item fetch.lua popped: claimed there, unless it is in neither format. */
-  private dispatch(key: string, raw: string, claimed: boolean): void {
-    const queue = queueOf(key);
-    const decoded = claimed ? this.decodeOrDrop(queue, raw, true) : this.drop(queue, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
+  private dispatch(item: FetchedItem): void {
+    const queue = queueOf(item.key);
+    const decoded = item.claimed ? this.decodeOrDrop(queue, item.raw, item.tag) : this.drop(queue, item.raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), null);
     if (decoded) this.deliver(queue, decoded);
   }
 
-  private decodeOrDrop(queue: string, raw: string, claimed: boolean): Decoded | null {
+  /** `claimedTag`: the tag fetch.lua claimed the item under, null when it is not claimed yet (BRPOP). */
+  private decodeOrDrop(queue: string, raw: string, claimedTag: string | null): Decoded | null {
     try {
       return decodeStored(raw, queue);
     } catch (error) {
-      return this.drop(queue, raw, error, claimed);
+      return this.drop(queue, raw, error, claimedTag);
     }
   }
 
   /** Never crash on a malformed message (a Python 5.2 worker would): log it and drop it. */
-  private drop(queue: string, raw: string, error: unknown, claimed: boolean): null {
+  private drop(queue: string, raw: string, error: unknown, claimedTag: string | null): null {
     this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
-    // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
-    const tag = claimed ? tagOfUndecodable(raw) : undefined;
-    if (tag) void this.host.ack(tag, isCompact(raw)).catch(() => undefined);
+    // Forget fetch.lua's claim by the tag it used (the text may name others), or it would be restored forever.
+    if (claimedTag) void this.host.ack(claimedTag, isCompact(raw)).catch(() => undefined);
     return null;
   }
 
@@ -223,7 +225,9 @@ class RedisDelivery implements Delivery {
       return this.consumer.requeue(this.tag).finally(() => this.consumer.release(this.tag));
     }
     this.consumer.release(this.tag);
-    this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);
+    // Not String(id): a rejected message's id may be anything, and a deeply nested array overflows the stack.
+    const id = this.message.headers["id"];
+    this.consumer.log("warn", `redis consumer: message ${typeof id === "string" ? id : this.tag} from "${this.queue}" rejected without requeue; dropped`);
     await this.consumer.ack(this.tag, this.compact);
   }
 }
