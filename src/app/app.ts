@@ -9,6 +9,7 @@ import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import { CeleriacError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
+import { maskUrl } from "../util/url.ts";
 import { signature } from "../protocol/signature.ts";
 import type { TaskMessage } from "../protocol/message.ts";
 import { configFromEnv, resolveConfig, type Config } from "./config.ts";
@@ -48,17 +49,24 @@ export class App {
   private broker: Promise<Broker> | null = null;
   private backend: Promise<ResultBackend | null> | null = null;
   private eagerStore: MemoryBackend | null = null;
+  /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
+  private readonly given: Partial<Config>;
   /** Where connection events are reported; the CLI points it at its logger. */
   log: Logger = () => {};
 
   constructor(options: AppOptions = {}) {
     const { readEnv = true, ...config } = options;
-    this.config = resolveConfig(config, readEnv ? configFromEnv() : undefined);
+    this.given = { ...config, ...(readEnv ? configFromEnv() : {}) };
+    this.config = resolveConfig(this.given);
   }
 
-  /** A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. */
+  /**
+   * A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. A default
+   * derived from another key follows the override: `--broker redis://…` on an app that set no
+   * resultBackend leaves results disabled rather than in a memory:// store no one can read.
+   */
   withConfig(overrides: Partial<Config>): App {
-    const copy = new App({ ...this.config, ...overrides, readEnv: false });
+    const copy = new App({ ...this.given, ...overrides, readEnv: false });
     for (const task of this.tasks.values()) copy.tasks.set(task.name, task);
     copy.log = this.log;
     return copy;
@@ -121,7 +129,7 @@ export class App {
   /** Ask every worker to discard a task that has not started yet. */
   async revoke(taskId: string): Promise<void> {
     const broker = await this.getBroker();
-    if (!broker.broadcast) throw new CeleriacError("NOT_SUPPORTED", `the broker at ${this.config.brokerUrl} cannot broadcast revokes`);
+    if (!broker.broadcast) throw new CeleriacError("NOT_SUPPORTED", `the broker at ${maskUrl(this.config.brokerUrl)} cannot broadcast revokes`);
     await broker.broadcast({ command: "revoke", arguments: { task_id: taskId } });
   }
 

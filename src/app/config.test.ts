@@ -45,3 +45,15 @@ test("environment variables: CELERIAC_* first, then Celery's and Heroku's names"
   assert.deepEqual(configFromEnv({}), {});
   assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, Infinity);
 });
+
+test("a bad URL in a config error is echoed with its credentials masked", () => {
+  const bad = ["redis//:hunter2-pw@cache/0", "cache:6379/0?password=hunter2-pw", "amqp:guest:hunter2-pw@mq//"];
+  for (const [key, value] of bad.flatMap((url) => [["brokerUrl", url], ["resultBackend", url]] as const)) {
+    assert.throws(() => resolveConfig({ [key]: value }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`config "${key}" is ".*\\*\\*\\*\\*.*"; expected a URL`));
+      assert.ok(!error.message.includes("hunter2"), error.message);
+      return true;
+    });
+  }
+});

@@ -2,12 +2,17 @@
 // the environment, then CLI flags (later sources win). Unknown keys fail with the nearest known one.
 import { ConfigError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
+import { maskUrl } from "../util/url.ts";
 import type { Serializer } from "../protocol/message.ts";
 
 export interface Config {
   /** Broker URL. Default `memory://` (the embedded broker). */
   brokerUrl: string;
-  /** Result backend URL, or null to store no results. Default `memory://`. */
+  /**
+   * Result backend URL, or null to store no results. Default: `memory://` when the broker is `memory://`,
+   * else null (results disabled: `AsyncResult.get()` fails at once with NO_RESULT_BACKEND), because an
+   * in-process store is invisible to a worker in another process and `get()` would wait forever.
+   */
   resultBackend: string | null;
   /** Queue a task goes to when neither the call nor the task names one. Default "celery". */
   taskDefaultQueue: string;
@@ -57,7 +62,8 @@ export interface Config {
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   brokerUrl: "memory://",
-  resultBackend: "memory://",
+  // Derived from brokerUrl when no source sets it: see resolveConfig.
+  resultBackend: null,
   taskDefaultQueue: "celery",
   taskSerializer: "json",
   acceptContent: ["json", "msgpack"],
@@ -115,13 +121,22 @@ export function resolveConfig(...sources: (Partial<Config> | undefined)[]): Read
       if (value !== undefined) merged[key] = value;
     }
   }
+  if (!sources.some((source) => source?.resultBackend !== undefined)) merged["resultBackend"] = defaultResultBackend(merged["brokerUrl"]);
   validate(merged);
   return Object.freeze(merged as unknown as Config);
 }
 
+/** `memory://` only beside the memory:// broker: anywhere else it would silently keep results no one can read. */
+function defaultResultBackend(brokerUrl: unknown): string | null {
+  return typeof brokerUrl === "string" && /^memory:/i.test(brokerUrl) ? "memory://" : null;
+}
+
 function validate(config: Record<string, unknown>): void {
   const fail = (key: string, expected: string): never => {
-    throw new ConfigError(`config "${key}" is ${JSON.stringify(config[key]) ?? String(config[key])}; expected ${expected}`);
+    // A bad URL is echoed masked: it may carry a password (user-info or query), and errors get logged.
+    const value = config[key];
+    const shown = typeof value === "string" ? JSON.stringify(maskUrl(value)) : (JSON.stringify(value) ?? String(value));
+    throw new ConfigError(`config "${key}" is ${shown}; expected ${expected}`);
   };
   const url = (key: string, nullable: boolean): void => {
     const value = config[key];

@@ -29,7 +29,7 @@ export function buildProgram(): Command {
   const connection = (command: Command): Command =>
     command
       .option("--broker <url>", "broker URL (overrides CELERIAC_BROKER_URL / CELERY_BROKER_URL / BROKER_URL)")
-      .option("--backend <url>", "result backend URL (overrides CELERIAC_RESULT_BACKEND / CELERY_RESULT_BACKEND)");
+      .option("--backend <url>", "result backend URL, or none to store no results (overrides CELERIAC_RESULT_BACKEND / CELERY_RESULT_BACKEND)");
 
   connection(
     program

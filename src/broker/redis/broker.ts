@@ -208,9 +208,9 @@ export class RedisBroker implements Broker, ConsumerHost {
     // consumer's next fetch until the current batch has run, and Redis would pop it only then.
     const reply = (await runScript(this.blocking ?? this.client, "fetch", [...CLAIM_KEYS, ...keys], [max, Date.now() / 1000])) as (number | string)[];
     const out: FetchedItem[] = [];
-    for (let i = 0; i < reply.length; i += 2) {
+    for (let i = 0; i < reply.length; i += 3) {
       const index = Number(reply[i]);
-      out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0 });
+      out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0, tag: String(reply[i + 2]) });
     }
     return out;
   }

@@ -4,7 +4,7 @@
 import type { Consumer, Delivery, DeliveryHandler, RejectOptions, RejectReason } from "../broker.ts";
 import { PRIORITY_SEP, consumeKeys } from "./scripts.ts";
 import type { Buried, RedisDeadLetters } from "./dead-letters.ts";
-import { decodeStored, tagOfUndecodable } from "./format.ts";
+import { decodeStored } from "./format.ts";
 import { isCompact } from "../../protocol/compact-envelope.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
@@ -14,6 +14,8 @@ export interface FetchedItem {
   key: string;
   raw: string;
   claimed: boolean;
+  /** The delivery tag fetch.lua claimed it under ("" when not claimed). */
+  tag: string;
 }
 
 /** What a consumer needs from its broker (implemented by RedisBroker). */
@@ -89,7 +91,7 @@ export class RedisConsumer implements Consumer {
           // prefetch window (this batch counts as unsettled already).
           const room = this.prefetch - this.unsettled - batch.length;
           if (this.active && batch.length === size && room > 0) next = this.send(Math.min(room, MAX_BATCH));
-          for (const item of batch) this.dispatch(item.key, item.raw, item.claimed);
+          for (const item of batch) this.dispatch(item);
           continue;
         }
         if (!this.active) break;
@@ -123,7 +125,7 @@ export class RedisConsumer implements Consumer {
    * requeue can only follow the claim: they go out later on the same connection, which keeps order.
    */
   private claimAndDispatch(key: string, raw: string): void {
-    const decoded = this.decodeOrDrop(key, raw, false);
+    const decoded = this.decodeOrDrop(key, raw, null);
     if (!decoded) return;
     this.host.claim(key, raw, decoded).catch((error: Error) => {
       this.host.log("error", `redis consumer: could not record the claim of a message from "${queueOf(key)}" (it runs, but would be lost if this worker died before acking it): ${error.message}`);
@@ -132,28 +134,30 @@ export class RedisConsumer implements Consumer {
   }
 
   /** An item fetch.lua popped: claimed there, unless it is in neither format. */
-  private dispatch(key: string, raw: string, claimed: boolean): void {
-    const decoded = claimed ? this.decodeOrDrop(key, raw, true) : this.drop(key, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
-    if (decoded) this.deliver(key, raw, decoded);
+  private dispatch(item: FetchedItem): void {
+    const decoded = item.claimed ? this.decodeOrDrop(item.key, item.raw, item.tag) : this.drop(item.key, item.raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), null);
+    if (decoded) this.deliver(item.key, item.raw, decoded);
   }
 
-  private decodeOrDrop(key: string, raw: string, claimed: boolean): Decoded | null {
+  /** `claimedTag`: the tag fetch.lua claimed the item under, null when it is not claimed yet (BRPOP). */
+  private decodeOrDrop(key: string, raw: string, claimedTag: string | null): Decoded | null {
     try {
       return decodeStored(raw, queueOf(key));
     } catch (error) {
-      return this.drop(key, raw, error, claimed);
+      return this.drop(key, raw, error, claimedTag);
     }
   }
 
   /**
    * Never crash on a malformed message (a Python 5.2 worker would): log it and move it to the dead
-   * letters, forgetting the claim fetch.lua made (its tag was read there), or it would be restored forever.
+   * letters, forgetting the claim fetch.lua made by the tag it used (the text may name others), or it
+   * would be restored forever.
    */
-  private drop(key: string, raw: string, error: unknown, claimed: boolean): null {
+  private drop(key: string, raw: string, error: unknown, claimedTag: string | null): null {
     const queue = queueOf(key);
     const reason = `malformed message: ${(error as Error).message}`;
     this.host.log("error", `redis consumer: rejected a malformed message from "${queue}" (${reason}): ${JSON.stringify(raw.slice(0, 200))}`);
-    const tag = claimed ? tagOfUndecodable(raw) : undefined;
+    const tag = claimedTag ?? undefined;
     const compact = isCompact(raw);
     this.host.deadLetters
       .bury({ key, queue, raw, tag, compact }, { code: "MALFORMED_MESSAGE", message: reason })
@@ -257,7 +261,9 @@ class RedisDelivery implements Delivery {
       if (kept) return this.consumer.release(this.tag);
     }
     this.consumer.release(this.tag);
-    this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);
+    // Not String(id): a rejected message's id may be anything, and a deeply nested array overflows the stack.
+    const id = this.message.headers["id"];
+    this.consumer.log("warn", `redis consumer: message ${typeof id === "string" ? id : this.tag} from "${this.queue}" rejected without requeue; dropped`);
     await this.consumer.ack(this.tag, this.compact);
   }
 }

@@ -41,9 +41,3 @@ export function decodeStored(raw: string, queue: string): DecodedEnvelope & { co
   decoded.compact = compact;
   return decoded;
 }
-
-/** The delivery tag of an item fetch.lua claimed but that did not decode, so its claim can be dropped. */
-export function tagOfUndecodable(raw: string): string | undefined {
-  if (isCompact(raw)) return raw.slice(1, 13);
-  return /"delivery_tag":\s*"([^"]+)"/.exec(raw)?.[1];
-}

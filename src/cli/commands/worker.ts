@@ -1,9 +1,9 @@
 // `celeriac worker`: load the user's app, start a worker with a banner, log every task, and shut down
 // gracefully on SIGTERM/SIGINT (a second signal stops at once).
-import type { Config } from "../../app/config.ts";
 import { createLogger, logTaskEvents, type LogFormat, type LogLevel } from "../../monitor/task-log.ts";
 import { maskUrl } from "../../util/url.ts";
 import { createWorker } from "../../worker/worker.ts";
+import { connectionOverrides } from "../connection-flags.ts";
 import { loadApp } from "../load-app.ts";
 
 export interface WorkerCommandOptions {
@@ -20,10 +20,7 @@ export interface WorkerCommandOptions {
 }
 
 export async function runWorker(options: WorkerCommandOptions): Promise<number> {
-  const overrides: Partial<Config> = {};
-  if (options.broker) overrides.brokerUrl = options.broker;
-  if (options.backend) overrides.resultBackend = options.backend === "none" ? null : options.backend;
-  const app = (await loadApp(options.app)).withConfig(overrides);
+  const app = (await loadApp(options.app)).withConfig(connectionOverrides(options));
   const logger = createLogger({ format: options.logFormat, level: options.loglevel });
   app.log = (level, message) => logger[level](message);
   logTaskEvents(app, logger);

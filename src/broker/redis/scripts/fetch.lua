@@ -10,8 +10,10 @@
 -- KEYS[5..] queue lists, in the order to serve them
 -- ARGV[1]  max messages to pop (>= 1)
 -- ARGV[2]  now, epoch seconds (float)
--- Returns a flat array {key_index, raw, key_index, raw, ...}; key_index is the 1-based index into
--- KEYS[5..], negated when the raw item is neither format (dropped, not recorded; the caller logs it).
+-- Returns a flat array {key_index, raw, tag, key_index, raw, tag, ...}; key_index is the 1-based index
+-- into KEYS[5..], negated when the raw item is neither format (dropped, not recorded; the caller logs
+-- it); tag is the delivery tag it was claimed under ("" when not claimed), so a message the caller
+-- cannot decode is un-claimed by exactly this tag (cjson and JSON.parse disagree on hostile input).
 -- The claim of a kombu envelope as our encoder and kombu write it (properties last, delivery_info
 -- {exchange, routing_key} then scalars, delivery_tag last): tag, exchange and routing key (the last two
 -- as JSON string literals) read with string.find/match instead of a cjson.decode of the whole envelope.
@@ -35,21 +37,23 @@ for k = 5, #KEYS do
   if items then
     for _, raw in ipairs(items) do
       local first = string.byte(raw, 1)
-      local claimed = false
-      if (first == 1 or first == 2) and #raw > 13 then
+      local claimed = false -- the claimed tag, once claimed
+      -- The tag is bytes 2-13, which JavaScript reads as characters: only an ASCII tag (ours are
+      -- base64url) is the same string on both sides; any other is left unclaimed, so no ack misses it.
+      if (first == 1 or first == 2) and #raw > 13 and not string.find(string.sub(raw, 2, 13), '[\128-\255]') then
         chset[#chset + 1] = string.sub(raw, 2, 13)
         chset[#chset + 1] = KEYS[k] .. '\0' .. raw
         czadd[#czadd + 1] = now
         czadd[#czadd + 1] = string.sub(raw, 2, 13)
-        claimed = true
-      else
+        claimed = string.sub(raw, 2, 13)
+      elseif first ~= 1 and first ~= 2 then -- a marked item is never a kombu claim: JS reads it as compact
         local ex_json, rk_json, fast_tag = fast_claim(raw)
         if fast_tag then
           hset[#hset + 1] = fast_tag
           hset[#hset + 1] = '[' .. raw .. ', ' .. ex_json .. ', ' .. rk_json .. ']'
           zadd[#zadd + 1] = now
           zadd[#zadd + 1] = fast_tag
-          claimed = true
+          claimed = fast_tag
         else
           local ok, env = pcall(cjson.decode, raw)
           local props = ok and type(env) == 'table' and env['properties']
@@ -62,12 +66,13 @@ for k = 5, #KEYS do
             hset[#hset + 1] = '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
             zadd[#zadd + 1] = now
             zadd[#zadd + 1] = tag
-            claimed = true
+            claimed = tag
           end
         end
       end
       out[#out + 1] = claimed and (k - 4) or -(k - 4)
       out[#out + 1] = raw
+      out[#out + 1] = claimed or ''
       remaining = remaining - 1
     end
   end
