@@ -7,7 +7,8 @@ import { createBroker } from "../broker/registry.ts";
 import type { BackendOptions, ResultBackend } from "../backend/backend.ts";
 import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
-import { CeleriacError } from "../util/errors.ts";
+import { CeleriacError, ConnectionError } from "../util/errors.ts";
+import type { ConnectOptions } from "../util/wait.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { signature } from "../protocol/signature.ts";
 import type { TaskMessage } from "../protocol/message.ts";
@@ -45,6 +46,8 @@ export class App {
   private broker: Promise<Broker> | null = null;
   private backend: Promise<ResultBackend | null> | null = null;
   private eagerStore: MemoryBackend | null = null;
+  /** Aborted by close(): a connect still waiting for its server gives up. */
+  private connects = new AbortController();
   /** Where connection events are reported; the CLI points it at its logger. */
   log: Logger = () => {};
 
@@ -122,34 +125,45 @@ export class App {
     await broker.broadcast({ command: "revoke", arguments: { task_id: taskId } });
   }
 
-  /** The connected broker (connects on first use). */
-  getBroker(): Promise<Broker> {
+  /**
+   * The connected broker (connects on first use, waiting as `wait` says: by default up to
+   * brokerConnectionTimeout). A failed connect leaves nothing open; the next call tries again.
+   */
+  getBroker(wait: ConnectOptions = {}): Promise<Broker> {
     this.broker ??= (async () => {
       const broker = await createBroker(this.config.brokerUrl, this.brokerOptions());
-      await broker.connect();
+      await broker.connect(this.connectWait(wait));
       return broker;
     })();
     this.broker.catch(() => (this.broker = null));
     return this.broker;
   }
 
-  /** The connected result backend, or null when resultBackend is null. */
-  getBackend(): Promise<ResultBackend | null> {
+  /** The connected result backend, or null when resultBackend is null. `wait` as for getBroker(). */
+  getBackend(wait: ConnectOptions = {}): Promise<ResultBackend | null> {
     this.backend ??= (async () => {
       if (this.config.resultBackend === null) return null;
       const backend = await createBackend(this.config.resultBackend, this.backendOptions());
-      await backend.connect();
+      await backend.connect(this.connectWait(wait));
       return backend;
     })();
     this.backend.catch(() => (this.backend = null));
     return this.backend;
   }
 
-  /** Close the broker and backend connections. */
+  /** Close the broker and backend connections, giving up any connect still waiting for its server. */
   async close(): Promise<void> {
     const [broker, backend] = [this.broker, this.backend];
     this.broker = this.backend = null;
+    this.connects.abort(new ConnectionError("the app was closed while connecting"));
+    this.connects = new AbortController();
     await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b?.close()).catch(() => {})]);
+  }
+
+  /** `wait`, also given up when the app is closed. */
+  private connectWait(wait: ConnectOptions): ConnectOptions {
+    const signals = wait.signal ? [this.connects.signal, wait.signal] : [this.connects.signal];
+    return { ...wait, signal: AbortSignal.any(signals) };
   }
 
   brokerOptions(): BrokerOptions {
@@ -169,6 +183,7 @@ export class App {
       replyTo: this.oid,
       resultExpiresSeconds: this.config.resultExpires,
       connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
+      connectionMaxRetries: this.config.brokerConnectionMaxRetries,
       log: (level, message) => this.log(level, message),
     };
   }

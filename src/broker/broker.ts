@@ -2,6 +2,9 @@
 // Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
 // passes test/conformance/broker.spec.ts against its real server.
 import type { WireMessage } from "../protocol/message.ts";
+import type { ConnectOptions } from "../util/wait.ts";
+
+export type { ConnectOptions } from "../util/wait.ts";
 
 export interface BrokerCapabilities {
   /** publish() honours `notBefore` by parking the message in the broker until it is due. */
@@ -54,7 +57,11 @@ export interface ControlMessage {
 
 export interface Broker {
   readonly capabilities: BrokerCapabilities;
-  connect(): Promise<void>;
+  /**
+   * Connect, waiting up to `options.timeoutMs` (default connectionTimeoutMs). Rejects at once with a
+   * ConnectionRefusedPermanently when the server refuses for good; a failed connect leaves nothing open.
+   */
+  connect(options?: ConnectOptions): Promise<void>;
   /** Make sure a queue exists (idempotent). */
   declareQueue(queue: string): Promise<void>;
   publish(queue: string, message: WireMessage, options?: PublishOptions): Promise<void>;
@@ -80,7 +87,7 @@ export interface Broker {
 export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;
 
 export interface BrokerOptions {
-  /** Reconnect attempts before giving up; Infinity retries forever. */
+  /** Connection attempts in a row (at start or after a loss) before giving up; Infinity retries forever. */
   connectionMaxRetries: number;
   /** Milliseconds to wait for a connection before an operation fails. */
   connectionTimeoutMs: number;

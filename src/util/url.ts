@@ -8,10 +8,15 @@ export function schemeOf(url: string): string {
   return match[1].toLowerCase();
 }
 
-/** The URL with its password replaced by "****", safe to print. Example: `maskUrl("redis://:s3cret@h/0")`. */
+/**
+ * The URL with its password (in the authority, or a `password=` query option as redis-py accepts it)
+ * replaced by "****", safe to print. Example: `maskUrl("redis://:s3cret@h/0")`.
+ */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_all, scheme: string, auth: string) => {
-    const colon = auth.indexOf(":");
-    return colon === -1 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, colon)}:****@`;
-  });
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_all, scheme: string, auth: string) => {
+      const colon = auth.indexOf(":");
+      return colon === -1 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, colon)}:****@`;
+    })
+    .replace(/([?&]password=)[^&#]*/gi, "$1****");
 }

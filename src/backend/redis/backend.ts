@@ -5,9 +5,10 @@ import type { BackendOptions, ResultBackend, WaitOptions } from "../backend.ts";
 import { isReady, type ResultRecord } from "../../protocol/result.ts";
 import { decodeResultMeta, encodeResultMeta } from "../../protocol/result-meta.ts";
 import { parseJson, stringifyJson } from "../../protocol/json.ts";
-import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseCommandClient, parseRedisUrl, readyOrRelease, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError, TimeoutError } from "../../util/errors.ts";
+import type { ConnectOptions } from "../../util/wait.ts";
 import type { Redis } from "ioredis";
 import { readFileSync } from "node:fs";
 import { RedisScript } from "../../connection/redis-script.ts";
@@ -45,8 +46,7 @@ export class RedisBackend implements ResultBackend {
 
   constructor(url: string, private readonly options: BackendOptions) {
     this.target = parseRedisUrl(url);
-    // BackendOptions has no retry bound: reconnect forever; each operation is bounded by connectionTimeoutMs.
-    this.connectOptions = { ...options, connectionMaxRetries: Infinity };
+    this.connectOptions = { ...options, connectionMaxRetries: options.connectionMaxRetries ?? Infinity };
   }
 
   private get client(): Redis {
@@ -54,10 +54,14 @@ export class RedisBackend implements ResultBackend {
     return this.lease.client;
   }
 
-  async connect(): Promise<void> {
-    if (!this.lease) this.lease = leaseCommandClient(this.target, this.connectOptions);
-    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  async connect(wait: ConnectOptions = {}): Promise<void> {
+    const lease = (this.lease ??= leaseCommandClient(this.target, this.connectOptions));
+    await readyOrRelease(lease, wait.timeoutMs ?? this.options.connectionTimeoutMs, `connect to ${this.target.display}`, wait.signal).catch((error: unknown) => {
+      if (this.lease === lease) this.lease = null;
+      throw error;
+    });
   }
+
 
   /**
    * Store one record. Records stored in the same turn of the event loop (a worker finishing a batch of

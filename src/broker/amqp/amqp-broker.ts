@@ -3,7 +3,7 @@
 // reconnect. Channels are fixed whatever the concurrency: declarations, publishing, one per consume()
 // call (consumer.ts), control. Settings come from the app's brokerTransportOptions (transport-options.ts).
 import type { Channel } from "amqplib";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConnectOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { toAmqpProperties } from "../../protocol/amqp-properties.ts";
 import type { SetupStep } from "../../connection/amqp.ts";
@@ -41,7 +41,7 @@ export class AmqpBroker implements Broker {
     return { namespace: this.transport.delayNamespace, queueType: this.transport.queueType };
   }
 
-  async connect(): Promise<void> {
+  async connect(wait: ConnectOptions = {}): Promise<void> {
     if (this.session) return;
     const session = await openAmqpSession(this.url, {
       heartbeatSeconds: this.options.heartbeatSeconds,
@@ -49,11 +49,16 @@ export class AmqpBroker implements Broker {
       maxRetries: this.options.connectionMaxRetries,
       log: this.options.log,
       ...(this.transport.connectionName !== null ? { connectionName: this.transport.connectionName } : {}),
-    });
+    }, wait);
     this.session = session;
-    this.removeSetup = await session.connection.addSetup(this.restore);
-    const admin = await this.admin();
-    await declareDeadLetter(admin, this.transport);
+    try {
+      this.removeSetup = await session.connection.addSetup(this.restore);
+      const admin = await this.admin();
+      await declareDeadLetter(admin, this.transport);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   async declareQueue(queue: string): Promise<void> {

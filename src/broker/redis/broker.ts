@@ -4,11 +4,11 @@
 // Connections: the process's shared command connection, plus one blocking connection once consuming and
 // the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
 import type { Redis } from "ioredis";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConnectOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { type DecodedEnvelope, fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_STEPS } from "../../protocol/priority.ts";
-import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, readyOrRelease, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
@@ -51,10 +51,14 @@ export class RedisBroker implements Broker, ConsumerHost {
     return this.lease.client;
   }
 
-  async connect(): Promise<void> {
-    if (!this.lease) this.lease = leaseCommandClient(this.target, this.options);
-    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  async connect(wait: ConnectOptions = {}): Promise<void> {
+    const lease = (this.lease ??= leaseCommandClient(this.target, this.options));
+    await readyOrRelease(lease, wait.timeoutMs ?? this.options.connectionTimeoutMs, `connect to ${this.target.display}`, wait.signal).catch((error: unknown) => {
+      if (this.lease === lease) this.lease = null;
+      throw error;
+    });
   }
+
 
   async declareQueue(queue: string): Promise<void> {
     await this.client.sadd(KEYS.binding(queue), bindingMember(queue));
