@@ -8,6 +8,7 @@ import type { BackendOptions, ResultBackend } from "../backend/backend.ts";
 import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import { CeleriacError, ConnectionError } from "../util/errors.ts";
+import { maskUrl } from "../util/url.ts";
 import type { ConnectOptions } from "../util/wait.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { signature } from "../protocol/signature.ts";
@@ -174,6 +175,7 @@ export class App {
       visibilityTimeoutSeconds: this.config.brokerVisibilityTimeout,
       transportOptions: this.config.brokerTransportOptions,
       log: (level, message) => this.log(level, message),
+      onConnectionLost: (error) => this.events.emit("connection:lost", { url: maskUrl(this.config.brokerUrl), error }),
     };
   }
 

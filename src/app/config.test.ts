@@ -47,6 +47,8 @@ test("environment variables: CELERIAC_* first, then Celery's and Heroku's names"
 
 test("connection retries are bounded by default (Celery's 100) and validated", () => {
   assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, 100);
+  assert.equal(DEFAULT_CONFIG.brokerConnectionRetryOnStartup, true);
   assert.equal(resolveConfig({ brokerConnectionMaxRetries: Infinity }).brokerConnectionMaxRetries, Infinity);
   assert.throws(() => resolveConfig({ brokerConnectionMaxRetries: 2.5 }), /config "brokerConnectionMaxRetries" is 2.5; expected an integer >= 0/);
+  assert.throws(() => resolveConfig({ brokerConnectionRetryOnStartup: "no" as never }), /config "brokerConnectionRetryOnStartup" is "no"; expected true or false/);
 });

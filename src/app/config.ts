@@ -52,6 +52,12 @@ export interface Config {
    */
   brokerConnectionMaxRetries: number;
   /**
+   * A worker whose broker is unreachable at start keeps trying for as long as brokerConnectionMaxRetries
+   * lasts (Celery's broker_connection_retry_on_startup); false fails after brokerConnectionTimeout.
+   * Default true.
+   */
+  brokerConnectionRetryOnStartup: boolean;
+  /**
    * Seconds an operation (a send, a result read, a producer's first connection) waits for a broker
    * connection before it fails with ConnectionError. Default 10.
    */
@@ -85,6 +91,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   workerShutdownTimeout: 30,
   workerEtaHoldSeconds: 10,
   brokerConnectionMaxRetries: 100,
+  brokerConnectionRetryOnStartup: true,
   brokerConnectionTimeout: 10,
   brokerHeartbeat: 60,
   brokerVisibilityTimeout: 3600,
@@ -154,7 +161,7 @@ function validate(config: Record<string, unknown>): void {
   if (!serializer(config["taskSerializer"])) fail("taskSerializer", '"json" or "msgpack"');
   const accept = config["acceptContent"];
   if (!Array.isArray(accept) || accept.length === 0 || !accept.every(serializer)) fail("acceptContent", 'a non-empty list of "json" and "msgpack" (pickle and yaml are never accepted)');
-  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult"]) boolean(key);
+  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult", "brokerConnectionRetryOnStartup"]) boolean(key);
   number("messageMaxBytes", 1, { integer: true });
   number("resultExpires", 0);
   number("taskTimeLimit", 0, { nullable: true });

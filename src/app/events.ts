@@ -23,6 +23,8 @@ export interface CeleriacEvents {
   "worker:stopping": { hostname: string; reason: string };
   "worker:stopped": { hostname: string; returnedToQueue: number };
   "worker:error": { message: string; error: unknown };
+  /** A connected broker's connection is lost for good (retries spent, or refused on reconnecting). */
+  "connection:lost": { url: string; error: Error };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

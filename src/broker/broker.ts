@@ -2,6 +2,7 @@
 // Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
 // passes test/conformance/broker.spec.ts against its real server.
 import type { WireMessage } from "../protocol/message.ts";
+import type { ConnectionError } from "../util/errors.ts";
 import type { ConnectOptions } from "../util/wait.ts";
 
 export type { ConnectOptions } from "../util/wait.ts";
@@ -102,4 +103,9 @@ export interface BrokerOptions {
   transportOptions?: Readonly<Record<string, unknown>> | undefined;
   /** Called with a human-readable line for each connection event worth logging once. */
   log: (level: "info" | "warn" | "error", message: string) => void;
+  /**
+   * Called when a connection of a connected broker is lost for good: its retries spent, or a permanent
+   * refusal on reconnecting (a password changed). The broker cannot recover by itself after this.
+   */
+  onConnectionLost?: ((error: ConnectionError) => void) | undefined;
 }

@@ -45,6 +45,7 @@ export class AmqpConnection {
   private sleepTimer: NodeJS.Timeout | null = null;
   private wakeSleep: (() => void) | null = null;
   private lastError = "";
+  private readonly failureListeners = new Set<(error: ConnectionError) => void>();
   /** Increments on each successful connection; lets callers tell a stale channel from a live one. */
   generation = 0;
 
@@ -69,6 +70,12 @@ export class AmqpConnection {
     this.connecting ??= this.connectLoop();
     this.connecting.catch(() => undefined); // the waiters below hear of a failure
     await this.ready(wait.timeoutMs, wait.signal);
+  }
+
+  /** `listener` hears when the connection is lost for good (see AmqpConnection.open). Returns a remover. */
+  onFailure(listener: (error: ConnectionError) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   /** Registers a step to run now (when connected) and after every reconnection. Returns a remover. */
@@ -192,6 +199,8 @@ export class AmqpConnection {
       this.failure = error instanceof Error ? error : new ConnectionError(String(error));
       this.options.log("error", this.failure.message);
       this.rejectWaiters(this.failure);
+      const lost = this.failure instanceof ConnectionError ? this.failure : new ConnectionError(this.failure.message, { cause: this.failure });
+      for (const listener of this.failureListeners) listener(lost);
       throw this.failure;
     } finally {
       this.connecting = null;

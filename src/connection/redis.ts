@@ -43,6 +43,11 @@ interface ClientState {
 
 const states = new WeakMap<Redis, ClientState>();
 
+/** Why `client` stopped for good (a permanent refusal, or its retries spent), or null. */
+export function failureOf(client: Redis): ConnectionError | null {
+  return states.get(client)?.failure ?? null;
+}
+
 /**
  * A new ioredis client for `target`, named `celeriac:<role>:<pid>` in CLIENT LIST. It reconnects with
  * exponential backoff, logs each attempt once, and gives up after `connectionMaxRetries` attempts; a
@@ -120,6 +125,19 @@ export function createRedisClient(target: RedisTarget, role: string, options: Re
 }
 
 /**
+ * Calls `listener` once `client` has stopped for good (a permanent refusal or its retries spent), not
+ * when it is closed on purpose. Returns the remover. Example: `const off = watchFailure(client, stop)`.
+ */
+export function watchFailure(client: Redis, listener: (failure: ConnectionError) => void): () => void {
+  const onEnd = (): void => {
+    const failure = failureOf(client);
+    if (failure) listener(failure);
+  };
+  client.on("end", onEnd);
+  return () => client.off("end", onEnd);
+}
+
+/**
  * Resolves when `client` is connected; rejects at once with the failure that ended it (a permanent
  * refusal, its retries spent), after `timeoutMs` (Infinity: no time limit, only the retry budget), or
  * with the signal's reason when it aborts. Example: `await whenReady(client, 5000, "publish")`.
@@ -188,20 +206,29 @@ export interface RedisLease {
 
 const sharedClients = new SharedResources<Redis>((client) => closeClient(client));
 
-function lease(key: string, make: () => Redis): RedisLease {
+function lease(key: string, make: () => Redis, onFailure?: (failure: ConnectionError) => void): RedisLease {
   const { resource, release } = sharedClients.lease(key, make);
-  return { client: resource, release };
+  // Watched per holder, not per client: each holder of a shared client hears of its failure.
+  const unwatch = onFailure ? watchFailure(resource, onFailure) : undefined;
+  return {
+    client: resource,
+    release: async () => {
+      unwatch?.();
+      await release();
+    },
+  };
 }
 
 /**
  * The process's command connection for this server and db. Auto-pipelined: the commands issued in one
  * tick (publishes, acks) go out in one socket write. Lua scripts, MULTI, CLIENT, SCRIPT and the like
  * are never auto-pipelined (ioredis sends them directly), and explicit pipelines stay as they are.
+ * `onFailure` hears when the client stops for good (see watchFailure), until this lease is released.
  */
-export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions): RedisLease {
+export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions, onFailure?: (failure: ConnectionError) => void): RedisLease {
   // Scripts (fetch, store, restore, promote) are batches already: they go out at once, where waiting
   // for the auto-pipeline's setImmediate would hold a batch of results back while the next one runs.
-  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: ["evalsha", "eval"] }));
+  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: ["evalsha", "eval"] }), onFailure);
 }
 
 /**

@@ -1,12 +1,40 @@
-// The library side of connection failures, against closed ports next to the shared servers:
-// app.close() gives up a connect in progress (and its reconnect loop). The file ending at all proves
-// nothing was left open.
-import { test } from "node:test";
+// The library side of connection failures, against private redis-servers and the shared RabbitMQ's
+// closed neighbours: a Worker still waiting for its broker stops at once, app.close() gives up a connect
+// in progress (and its reconnect loop), brokerConnectionRetryOnStartup false fails after the timeout,
+// and a broker that refuses for good while a worker runs (its password changed) stops the worker with
+// that reason. The file ending at all proves nothing was left open.
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { ConnectionError, createApp } from "../../src/index.ts";
-import { freePort } from "./redis-server.ts";
+import { Redis } from "ioredis";
+import { CeleriacError, ConnectionError, ConnectionRefusedPermanently, createApp, createWorker } from "../../src/index.ts";
+import { eventually } from "../conformance/fixtures.ts";
+import { freePort, killRedisServer, startRedisServer, type RedisChild } from "./redis-server.ts";
+
+const servers: RedisChild[] = [];
+after(async () => {
+  await Promise.all(servers.map((server) => killRedisServer(server)));
+});
 
 const closedRedis = async (): Promise<string> => `redis://127.0.0.1:${await freePort()}/0`;
+
+test("stop() ends a start() still waiting for an unreachable Redis: WORKER_STOPPED at once, nothing left open", async () => {
+  const url = await closedRedis();
+  const logs: string[] = [];
+  const app = createApp({ brokerUrl: url, resultBackend: url, readEnv: false });
+  app.log = (level, message) => logs.push(`${level}: ${message}`);
+  const worker = createWorker(app);
+  const starting = worker.start();
+  starting.catch(() => undefined);
+  await eventually(() => logs.some((l) => /reconnect attempt 2 of 100/.test(l)), 10_000, "the worker retrying");
+  const stoppedAt = Date.now();
+  await worker.stop();
+  await assert.rejects(starting, (error: unknown) => error instanceof CeleriacError && error.code === "WORKER_STOPPED");
+  assert.ok(Date.now() - stoppedAt < 1000, `stop took ${Date.now() - stoppedAt} ms`);
+  assert.equal(worker.status, "stopped");
+  assert.equal(await worker.untilStopped(), 0);
+  assert.equal(worker.failure, null, "a requested stop is not a failure");
+  await app.close();
+});
 
 test("app.close() gives up a producer's connect in progress, on Redis and on RabbitMQ", async () => {
   for (const brokerUrl of [await closedRedis(), `amqp://guest:guest@127.0.0.1:${await freePort()}//`]) {
@@ -19,5 +47,42 @@ test("app.close() gives up a producer's connect in progress, on Redis and on Rab
     await app.close();
     await assert.rejects(sending, (error: unknown) => error instanceof ConnectionError && /closed while connecting/.test(error.message));
     assert.ok(Date.now() - closedAt < 1000, `${brokerUrl}: close took ${Date.now() - closedAt} ms`);
+  }
+});
+
+test("brokerConnectionRetryOnStartup: false fails start() after brokerConnectionTimeout", async () => {
+  const url = await closedRedis();
+  const app = createApp({ brokerUrl: url, resultBackend: null, brokerConnectionTimeout: 1, brokerConnectionRetryOnStartup: false, readEnv: false });
+  const worker = createWorker(app);
+  const startedAt = Date.now();
+  await assert.rejects(worker.start(), (error: unknown) => error instanceof ConnectionError && /unreachable for 1000 ms/.test(error.message));
+  assert.ok(Date.now() - startedAt >= 950, "it waited the connection timeout");
+  assert.equal(worker.status, "stopped");
+  await app.close();
+});
+
+test("a Redis whose password changes under a running worker stops it with that reason, not retried", async () => {
+  const port = await freePort();
+  const server = await startRedisServer(port);
+  servers.push(server);
+  const url = `redis://127.0.0.1:${port}/0`;
+  const logs: string[] = [];
+  const app = createApp({ brokerUrl: url, resultBackend: url, readEnv: false });
+  app.log = (level, message) => logs.push(`${level}: ${message}`);
+  const worker = createWorker(app);
+  await worker.start();
+  const admin = new Redis({ port, host: "127.0.0.1" });
+  try {
+    await admin.config("SET", "requirepass", "rotated");
+    await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+    await worker.untilStopped();
+    assert.ok(worker.failure instanceof ConnectionRefusedPermanently, String(worker.failure));
+    assert.equal(worker.failure.reason, "auth");
+    assert.match(worker.failure.message, /NOAUTH Authentication required/);
+    assert.ok(!logs.some((l) => /reconnect attempt 2 /.test(l)), `a refusal was retried:\n${logs.join("\n")}`);
+  } finally {
+    admin.disconnect();
+    await worker.stop();
+    await app.close();
   }
 });

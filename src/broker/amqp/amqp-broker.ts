@@ -23,6 +23,7 @@ export class AmqpBroker implements Broker {
   private adminChannel: Channel | null = null;
   private adminOpening: Promise<Channel> | null = null;
   private removeSetup: (() => void) | null = null;
+  private stopWatching: (() => void) | null = null;
   private readonly declared = new Set<string>();
   private readonly delayBound = new Set<string>();
   private delayDeclared = false;
@@ -59,6 +60,7 @@ export class AmqpBroker implements Broker {
       await this.close();
       throw error;
     }
+    if (this.options.onConnectionLost) this.stopWatching = session.connection.onFailure(this.options.onConnectionLost);
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -177,6 +179,7 @@ export class AmqpBroker implements Broker {
     if (!session) return;
     this.session = null;
     this.removeSetup?.();
+    this.stopWatching?.();
     for (const consumer of this.consumers) await consumer.close();
     this.consumers.clear();
     await this.control?.stop();
