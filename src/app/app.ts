@@ -49,6 +49,8 @@ export class App {
   private eagerStore: MemoryBackend | null = null;
   /** Aborted by close(): a connect still waiting for its server gives up. */
   private connects = new AbortController();
+  /** Closes begun by forget(), awaited by close(). */
+  private closing: Promise<void>[] = [];
   /** Where connection events are reported; the CLI points it at its logger. */
   log: Logger = () => {};
 
@@ -154,11 +156,20 @@ export class App {
 
   /** Close the broker and backend connections, giving up any connect still waiting for its server. */
   async close(): Promise<void> {
-    const [broker, backend] = [this.broker, this.backend];
-    this.broker = this.backend = null;
     this.connects.abort(new ConnectionError("the app was closed while connecting"));
     this.connects = new AbortController();
-    await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b?.close()).catch(() => {})]);
+    this.forget("broker");
+    this.forget("backend");
+    const closing = this.closing;
+    this.closing = [];
+    await Promise.all(closing);
+  }
+
+  /** Drops the broker or backend and closes it; the next use connects again. */
+  private forget(which: "broker" | "backend"): void {
+    const held: Promise<Broker | ResultBackend | null> | null = this[which];
+    this[which] = null;
+    if (held) this.closing.push(held.then((client) => client?.close()).catch(() => {}));
   }
 
   /** `wait`, also given up when the app is closed. */
@@ -168,6 +179,7 @@ export class App {
   }
 
   brokerOptions(): BrokerOptions {
+    let lost = false;
     return {
       connectionMaxRetries: this.config.brokerConnectionMaxRetries,
       connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
@@ -175,7 +187,16 @@ export class App {
       visibilityTimeoutSeconds: this.config.brokerVisibilityTimeout,
       transportOptions: this.config.brokerTransportOptions,
       log: (level, message) => this.log(level, message),
-      onConnectionLost: (error) => this.events.emit("connection:lost", { url: maskUrl(this.config.brokerUrl), error }),
+      onConnectionLost: (error) => {
+        // Each of the broker's connections may report it: once is enough.
+        if (lost) return;
+        lost = true;
+        // Gone for good: the next send starts afresh (a worker stops on the event). rpc:// results
+        // ride the same connection.
+        this.forget("broker");
+        if (repliesToSender(this.config.resultBackend)) this.forget("backend");
+        this.events.emit("connection:lost", { url: maskUrl(this.config.brokerUrl), error });
+      },
     };
   }
 

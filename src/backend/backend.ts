@@ -40,7 +40,11 @@ export interface BackendOptions {
   /** Seconds stored results live; 0 keeps them forever. */
   resultExpiresSeconds: number;
   connectionTimeoutMs: number;
-  /** Connection attempts in a row before giving up (brokerConnectionMaxRetries). Default Infinity. */
+  /**
+   * rpc:// rides the broker's connection and gives up with it (brokerConnectionMaxRetries attempts).
+   * Stores of their own (Redis) retry without limit, each operation bounded by connectionTimeoutMs.
+   * Default Infinity.
+   */
   connectionMaxRetries?: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }

@@ -39,6 +39,8 @@ export function backoffMs(attempt: number, baseMs = 100, capMs = 5000): number {
 interface ClientState {
   lastError: string;
   failure: ConnectionError | null;
+  /** The largest retry budget among its holders: a result backend (no limit) keeps a shared client alive. */
+  maxRetries: number;
 }
 
 const states = new WeakMap<Redis, ClientState>();
@@ -55,9 +57,8 @@ export function failureOf(client: Redis): ConnectionError | null {
  * Commands wait (offline queue) for the reconnection; callers bound that wait with whenReady().
  */
 export function createRedisClient(target: RedisTarget, role: string, options: RedisConnectOptions, tuning: Pick<RedisOptions, "enableAutoPipelining" | "autoPipeliningIgnoredCommands"> = {}): Redis {
-  const state: ClientState = { lastError: "", failure: null };
+  const state: ClientState = { lastError: "", failure: null, maxRetries: options.connectionMaxRetries };
   const name = `celeriac:${role}:${process.pid}`;
-  const max = options.connectionMaxRetries;
   let connectedOnce = false;
   const redisOptions: RedisOptions = {
     ...tuning,
@@ -73,6 +74,7 @@ export function createRedisClient(target: RedisTarget, role: string, options: Re
     disconnectTimeout: 100,
     disableClientInfo: true,
     retryStrategy: (times: number) => {
+      const max = state.maxRetries;
       if (state.failure) return null;
       if (times > max) {
         state.failure = new ConnectionError(`redis ${role} ${target.display}: unreachable, gave up after ${times} connection attempts (brokerConnectionMaxRetries): ${state.lastError || "closed"}`);
@@ -204,10 +206,13 @@ export interface RedisLease {
   release(): Promise<void>;
 }
 
-const sharedClients = new SharedResources<Redis>((client) => closeClient(client));
+// A client that ended for good is not lent again: a new holder gets a fresh one.
+const sharedClients = new SharedResources<Redis>((client) => closeClient(client), (client) => failureOf(client) === null);
 
-function lease(key: string, make: () => Redis, onFailure?: (failure: ConnectionError) => void): RedisLease {
+function lease(key: string, make: () => Redis, maxRetries: number, onFailure?: (failure: ConnectionError) => void): RedisLease {
   const { resource, release } = sharedClients.lease(key, make);
+  const state = states.get(resource);
+  if (state) state.maxRetries = Math.max(state.maxRetries, maxRetries);
   // Watched per holder, not per client: each holder of a shared client hears of its failure.
   const unwatch = onFailure ? watchFailure(resource, onFailure) : undefined;
   return {
@@ -223,12 +228,13 @@ function lease(key: string, make: () => Redis, onFailure?: (failure: ConnectionE
  * The process's command connection for this server and db. Auto-pipelined: the commands issued in one
  * tick (publishes, acks) go out in one socket write. Lua scripts, MULTI, CLIENT, SCRIPT and the like
  * are never auto-pipelined (ioredis sends them directly), and explicit pipelines stay as they are.
- * `onFailure` hears when the client stops for good (see watchFailure), until this lease is released.
+ * `onFailure` hears when the client stops for good (see watchFailure), until this lease is released. A
+ * shared client gives up only once the largest `connectionMaxRetries` of its holders is spent.
  */
 export function leaseCommandClient(target: RedisTarget, options: RedisConnectOptions, onFailure?: (failure: ConnectionError) => void): RedisLease {
   // Scripts (fetch, store, restore, promote) are batches already: they go out at once, where waiting
   // for the auto-pipeline's setImmediate would hold a batch of results back while the next one runs.
-  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: ["evalsha", "eval"] }), onFailure);
+  return lease(`cmd:${dbKey(target)}`, () => createRedisClient(target, "cmd", options, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: ["evalsha", "eval"] }), options.connectionMaxRetries, onFailure);
 }
 
 /**

@@ -7,14 +7,13 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { createApp } from "../../src/index.ts";
 import type { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { AMQP_URL } from "../interop/amqp-helpers.ts";
 import { delay } from "../conformance/fixtures.ts";
 import { freePort, killRedisServer, startRedisServer, type RedisChild } from "../integration/redis-server.ts";
+import { relay } from "../integration/tcp-relay.ts";
 import { startCeleriac, type Child } from "./child.ts";
 
 const tasks = fileURLToPath(new URL("./fixtures/connect-tasks.ts", import.meta.url));
@@ -130,30 +129,6 @@ test("a worker waiting for RabbitMQ exits 0 at once on SIGTERM", async () => {
   assert.ok(ms <= 1000, `exited ${ms} ms after SIGTERM`);
 });
 
-/** A TCP relay from a local port to the shared RabbitMQ: "RabbitMQ appears" without touching the server. */
-async function relayToRabbit(port: number): Promise<{ close(): Promise<void> }> {
-  const target = new URL(AMQP_URL);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port || 5672), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on("error", () => undefined);
-      socket.on("close", () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  server.listen(port, "127.0.0.1");
-  await once(server, "listening");
-  return {
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-      await once(server, "close");
-    },
-  };
-}
-
 test("a worker started before its RabbitMQ is reachable consumes once it is", async () => {
   const port = await freePort();
   const target = new URL(AMQP_URL);
@@ -161,7 +136,7 @@ test("a worker started before its RabbitMQ is reachable consumes once it is", as
   const queue = `connect-late-${randomUUID().slice(0, 8)}`;
   const child = worker(broker, "rpc://", {}, queue);
   await child.waitForStderr(/\(attempt 2 of 101\)/, 30_000);
-  const relay = await relayToRabbit(port);
+  const opened = await relay(port, target.hostname, Number(target.port || 5672));
   const producer = createApp({ brokerUrl: AMQP_URL, resultBackend: "rpc://", readEnv: false });
   try {
     await child.waitForStderr(/ready/, 60_000);
@@ -173,6 +148,6 @@ test("a worker started before its RabbitMQ is reachable consumes once it is", as
     const admin = (await producer.getBroker()) as AmqpBroker;
     await admin.deleteQueue(queue).catch(() => undefined);
     await producer.close();
-    await relay.close();
+    await opened.close();
   }
 });

@@ -1,14 +1,18 @@
 // The library side of connection failures, against private redis-servers and the shared RabbitMQ's
 // closed neighbours: a Worker still waiting for its broker stops at once, app.close() gives up a connect
 // in progress (and its reconnect loop), brokerConnectionRetryOnStartup false fails after the timeout,
-// and a broker that refuses for good while a worker runs (its password changed) stops the worker with
-// that reason. The file ending at all proves nothing was left open.
+// a broker that refuses for good while a worker runs (its password changed) stops the worker with
+// that reason, and a producer whose broker connection was given up reconnects at its next send. The
+// file ending at all proves nothing was left open.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { CeleriacError, ConnectionError, ConnectionRefusedPermanently, createApp, createWorker } from "../../src/index.ts";
 import { eventually } from "../conformance/fixtures.ts";
+import type { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
+import { AMQP_URL } from "../interop/amqp-helpers.ts";
 import { freePort, killRedisServer, startRedisServer, type RedisChild } from "./redis-server.ts";
+import { relay } from "./tcp-relay.ts";
 
 const servers: RedisChild[] = [];
 after(async () => {
@@ -84,5 +88,48 @@ test("a Redis whose password changes under a running worker stops it with that r
     admin.disconnect();
     await worker.stop();
     await app.close();
+  }
+});
+
+test("a producer whose broker connection was given up reconnects at its next send, on Redis and on RabbitMQ", async () => {
+  const port = await freePort();
+  const target = new URL(AMQP_URL);
+  // Redis: a private server killed and restarted. RabbitMQ: the shared server behind a relay closed and reopened.
+  const transports = [
+    { url: `redis://127.0.0.1:${port}/0`, up: async () => servers.push(await startRedisServer(port)), down: async () => killRedisServer(servers.pop() as RedisChild), gaveUp: /gave up after 3 connection attempts/ },
+    (() => {
+      let opened: Awaited<ReturnType<typeof relay>> | null = null;
+      return {
+        url: `amqp://${target.username}:${target.password}@127.0.0.1:${port}//`,
+        up: async () => void (opened = await relay(port, target.hostname, Number(target.port || 5672))),
+        down: async () => opened?.close(),
+        gaveUp: /after 3 attempt\(s\) \(brokerConnectionMaxRetries\)/,
+      };
+    })(),
+  ];
+  for (const transport of transports) {
+    const logs: string[] = [];
+    const app = createApp({ brokerUrl: transport.url, resultBackend: null, brokerConnectionMaxRetries: 2, brokerConnectionTimeout: 5, readEnv: false });
+    app.log = (level, message) => logs.push(`${level}: ${message}`);
+    const lost: Error[] = [];
+    app.events.on("connection:lost", ({ error }) => lost.push(error));
+    const queue = `lifecycle-${port}`;
+    const task = app.task("lifecycle.noop", () => null, { queue });
+    try {
+      await transport.up();
+      await (await app.getBroker()).declareQueue(queue);
+      await task.delay();
+      await transport.down();
+      await eventually(() => lost.length > 0, 30_000, `${transport.url}: the connection given up`);
+      assert.equal(lost.length, 1, "reported once");
+      assert.match(lost[0]?.message ?? "", transport.gaveUp);
+      await transport.up();
+      await task.delay();
+      await (await app.getBroker()).purge(queue);
+      if (transport.url.startsWith("amqp")) await ((await app.getBroker()) as AmqpBroker).deleteQueue(queue);
+    } finally {
+      await app.close();
+      await transport.down();
+    }
   }
 });

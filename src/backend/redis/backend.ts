@@ -46,7 +46,9 @@ export class RedisBackend implements ResultBackend {
 
   constructor(url: string, private readonly options: BackendOptions) {
     this.target = parseRedisUrl(url);
-    this.connectOptions = { ...options, connectionMaxRetries: options.connectionMaxRetries ?? Infinity };
+    // No retry limit: results must outlive any outage (each operation is bounded by connectionTimeoutMs),
+    // and a client shared with the broker then gives up only with the broker's own connections.
+    this.connectOptions = { ...options, connectionMaxRetries: Infinity };
   }
 
   private get client(): Redis {
