@@ -1,9 +1,10 @@
 // `celeriac worker` whose broker is not there, as a user runs it: started before its Redis (a private
 // server's port, not started yet) it stops at once on SIGTERM or SIGINT, and consumes as soon as the
 // server appears; under a running worker whose Redis goes away a signal still stops it at once, and
-// when the server stays away it exits 2 once its retries are spent. On RabbitMQ (the shared server is
-// never stopped) a closed port ends in bounded retries and exit 2, and a worker started before its
-// broker is reachable (a TCP relay to the shared server, opened late) consumes once it is.
+// when the server stays away it exits 2 once its retries are spent; refused for good (a wrong
+// password) it exits 2 at once. On RabbitMQ (the shared server is never stopped) a closed port ends in
+// bounded retries and exit 2, and a worker started before its broker is reachable (a TCP relay to the
+// shared server, opened late) consumes once it is.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -32,8 +33,8 @@ function worker(broker: string, backend: string, env: Record<string, string> = {
   return child;
 }
 
-async function redisOn(port: number): Promise<RedisChild> {
-  const server = await startRedisServer(port);
+async function redisOn(port: number, extra: string[] = []): Promise<RedisChild> {
+  const server = await startRedisServer(port, extra);
   servers.push(server);
   return server;
 }
@@ -105,6 +106,24 @@ test("a running worker whose Redis stays away exits 2 once brokerConnectionMaxRe
   assert.equal(ended.code, 2, ended.stderr);
   assert.match(ended.stderr, /reconnect attempt 3 of 3/);
   assert.match(ended.stderr, new RegExp(`\\nceleriac: CONNECTION_ERROR: redis \\w+ redis://127\\.0\\.0\\.1:${port}/0: unreachable, gave up after 4 connection attempts \\(brokerConnectionMaxRetries\\): connect ECONNREFUSED`));
+});
+
+test("a worker refused for good at start (wrong password, Redis and RabbitMQ) exits 2 at once with the server's reason", async () => {
+  const port = await freePort();
+  await redisOn(port, ["--requirepass", "the-right-one"]);
+  for (const [broker, backend, reason] of [
+    [`redis://:wrong-one@127.0.0.1:${port}/0`, `redis://:wrong-one@127.0.0.1:${port}/0`, /WRONGPASS/],
+    ["amqp://guest:wrong-one@127.0.0.1:5672//", "rpc://", /ACCESS_REFUSED/],
+  ] as const) {
+    // The default retries last minutes: only failing at once ends it within the limit.
+    const ended = await worker(broker, backend).ended(LIMIT_MS);
+    assert.equal(ended.killed, false, `the worker kept trying a refusal:\n${ended.stderr}`);
+    assert.equal(ended.code, 2, ended.stderr);
+    const last = ended.stderr.trimEnd().split("\n").at(-1) ?? "";
+    assert.match(last, /^celeriac: CONNECTION_REFUSED_PERMANENTLY: cannot connect to \S+:\*\*\*\*@/);
+    assert.match(last, reason);
+    assert.doesNotMatch(ended.stderr, /wrong-one|reconnect attempt|\(attempt \d/);
+  }
 });
 
 test("a worker whose RabbitMQ port is closed retries a bounded number of times, logged, then exits 2", async () => {

@@ -59,7 +59,6 @@ export class RedisBroker implements Broker, ConsumerHost {
     });
   }
 
-
   async declareQueue(queue: string): Promise<void> {
     await this.client.sadd(KEYS.binding(queue), bindingMember(queue));
     this.declared.add(queue);
