@@ -10,6 +10,7 @@ export {
   CeleriacError,
   ConfigError,
   ConnectionError,
+  ConnectionRefusedPermanently,
   Ignore,
   MaxRetriesExceededError,
   NotRegistered,
@@ -21,6 +22,7 @@ export {
   TaskRevokedError,
   TimeLimitExceeded,
   TimeoutError,
+  type RefusalReason,
 } from "./app/errors.ts";
 export { Worker, createWorker, type WorkerOptions, type WorkerStats } from "./worker/worker.ts";
 export type { Broker, DeadLetter, DeadLetterStore, Delivery, RejectOptions, RejectReason } from "./broker/broker.ts";

@@ -7,9 +7,10 @@ import { createBroker } from "../broker/registry.ts";
 import type { BackendOptions, ResultBackend } from "../backend/backend.ts";
 import { createBackend, repliesToSender } from "../backend/registry.ts";
 import { MemoryBackend } from "../backend/memory/memory-backend.ts";
-import { CeleriacError } from "../util/errors.ts";
-import { didYouMean } from "../util/suggest.ts";
+import { CeleriacError, ConnectionError } from "../util/errors.ts";
 import { maskUrl } from "../util/url.ts";
+import type { ConnectOptions } from "../util/wait.ts";
+import { didYouMean } from "../util/suggest.ts";
 import { signature } from "../protocol/signature.ts";
 import type { TaskMessage } from "../protocol/message.ts";
 import { configFromEnv, resolveConfig, type Config } from "./config.ts";
@@ -51,6 +52,10 @@ export class App {
   private eagerStore: MemoryBackend | null = null;
   /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
   private readonly given: Partial<Config>;
+  /** Aborted by close(): a connect still waiting for its server gives up. */
+  private connects = new AbortController();
+  /** Closes begun by forget(), awaited by close(). */
+  private closing: Promise<void>[] = [];
   /** Where connection events are reported; the CLI points it at its logger. */
   log: Logger = () => {};
 
@@ -133,37 +138,58 @@ export class App {
     await broker.broadcast({ command: "revoke", arguments: { task_id: taskId } });
   }
 
-  /** The connected broker (connects on first use). */
-  getBroker(): Promise<Broker> {
+  /**
+   * The connected broker (connects on first use, waiting as `wait` says: by default up to
+   * brokerConnectionTimeout). A failed connect leaves nothing open; the next call tries again.
+   */
+  getBroker(wait: ConnectOptions = {}): Promise<Broker> {
     this.broker ??= (async () => {
       const broker = await createBroker(this.config.brokerUrl, this.brokerOptions());
-      await broker.connect();
+      await broker.connect(this.connectWait(wait));
       return broker;
     })();
     this.broker.catch(() => (this.broker = null));
     return this.broker;
   }
 
-  /** The connected result backend, or null when resultBackend is null. */
-  getBackend(): Promise<ResultBackend | null> {
+  /** The connected result backend, or null when resultBackend is null. `wait` as for getBroker(). */
+  getBackend(wait: ConnectOptions = {}): Promise<ResultBackend | null> {
     this.backend ??= (async () => {
       if (this.config.resultBackend === null) return null;
       const backend = await createBackend(this.config.resultBackend, this.backendOptions());
-      await backend.connect();
+      await backend.connect(this.connectWait(wait));
       return backend;
     })();
     this.backend.catch(() => (this.backend = null));
     return this.backend;
   }
 
-  /** Close the broker and backend connections. */
+  /** Close the broker and backend connections, giving up any connect still waiting for its server. */
   async close(): Promise<void> {
-    const [broker, backend] = [this.broker, this.backend];
-    this.broker = this.backend = null;
-    await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b?.close()).catch(() => {})]);
+    this.connects.abort(new ConnectionError("the app was closed while connecting"));
+    this.connects = new AbortController();
+    this.forget("broker");
+    this.forget("backend");
+    const closing = this.closing;
+    this.closing = [];
+    await Promise.all(closing);
+  }
+
+  /** Drops the broker or backend and closes it; the next use connects again. */
+  private forget(which: "broker" | "backend"): void {
+    const held: Promise<Broker | ResultBackend | null> | null = this[which];
+    this[which] = null;
+    if (held) this.closing.push(held.then((client) => client?.close()).catch(() => {}));
+  }
+
+  /** `wait`, also given up when the app is closed. */
+  private connectWait(wait: ConnectOptions): ConnectOptions {
+    const signals = wait.signal ? [this.connects.signal, wait.signal] : [this.connects.signal];
+    return { ...wait, signal: AbortSignal.any(signals) };
   }
 
   brokerOptions(): BrokerOptions {
+    let lost = false;
     return {
       connectionMaxRetries: this.config.brokerConnectionMaxRetries,
       connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
@@ -171,6 +197,16 @@ export class App {
       visibilityTimeoutSeconds: this.config.brokerVisibilityTimeout,
       transportOptions: this.config.brokerTransportOptions,
       log: (level, message) => this.log(level, message),
+      onConnectionLost: (error) => {
+        // Each of the broker's connections may report it: once is enough.
+        if (lost) return;
+        lost = true;
+        // Gone for good: the next send starts afresh (a worker stops on the event). rpc:// results
+        // ride the same connection.
+        this.forget("broker");
+        if (repliesToSender(this.config.resultBackend)) this.forget("backend");
+        this.events.emit("connection:lost", { url: maskUrl(this.config.brokerUrl), error });
+      },
     };
   }
 
@@ -180,6 +216,7 @@ export class App {
       replyTo: this.oid,
       resultExpiresSeconds: this.config.resultExpires,
       connectionTimeoutMs: this.config.brokerConnectionTimeout * 1000,
+      connectionMaxRetries: this.config.brokerConnectionMaxRetries,
       log: (level, message) => this.log(level, message),
     };
   }

@@ -43,7 +43,14 @@ test("environment variables: CELERIAC_* first, then Celery's and Heroku's names"
     { brokerUrl: "redis://n/0", resultBackend: "redis://r/1" },
   );
   assert.deepEqual(configFromEnv({}), {});
-  assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, Infinity);
+});
+
+test("connection retries are bounded by default (Celery's 100) and validated", () => {
+  assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, 100);
+  assert.equal(DEFAULT_CONFIG.brokerConnectionRetryOnStartup, true);
+  assert.equal(resolveConfig({ brokerConnectionMaxRetries: Infinity }).brokerConnectionMaxRetries, Infinity);
+  assert.throws(() => resolveConfig({ brokerConnectionMaxRetries: 2.5 }), /config "brokerConnectionMaxRetries" is 2.5; expected an integer >= 0/);
+  assert.throws(() => resolveConfig({ brokerConnectionRetryOnStartup: "no" as never }), /config "brokerConnectionRetryOnStartup" is "no"; expected true or false/);
 });
 
 test("a bad URL in a config error is echoed with its credentials masked", () => {

@@ -48,9 +48,24 @@ export interface Config {
   workerShutdownTimeout: number;
   /** Seconds of eta/countdown a worker holds in memory; longer waits are parked in the broker. Default 10. */
   workerEtaHoldSeconds: number;
-  /** Reconnect attempts before giving up; Infinity (the default) retries forever. */
+  /**
+   * Connection attempts in a row, after the first, before a connection gives up (Celery's
+   * broker_connection_max_retries): at a worker's start, and after a connection is lost. Default 100
+   * (as Celery): with the backoff caps, about 8 minutes on Redis (5 s) and 50 on RabbitMQ (30 s).
+   * Infinity retries forever. A refusal that will not heal (credentials, vhost, db, certificate,
+   * maxclients) is never retried.
+   */
   brokerConnectionMaxRetries: number;
-  /** Seconds to wait for a broker connection before an operation fails. Default 10. */
+  /**
+   * A worker whose broker is unreachable at start keeps trying for as long as brokerConnectionMaxRetries
+   * lasts (Celery's broker_connection_retry_on_startup); false fails after brokerConnectionTimeout.
+   * Default true.
+   */
+  brokerConnectionRetryOnStartup: boolean;
+  /**
+   * Seconds an operation (a send, a result read, a producer's first connection) waits for a broker
+   * connection before it fails with ConnectionError. Default 10.
+   */
   brokerConnectionTimeout: number;
   /** Seconds between AMQP heartbeats; 0 relies on TCP keepalive. Default 60. */
   brokerHeartbeat: number;
@@ -81,7 +96,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   workerPrefetchMultiplier: 4,
   workerShutdownTimeout: 30,
   workerEtaHoldSeconds: 10,
-  brokerConnectionMaxRetries: Infinity,
+  brokerConnectionMaxRetries: 100,
+  brokerConnectionRetryOnStartup: true,
   brokerConnectionTimeout: 10,
   brokerHeartbeat: 60,
   brokerVisibilityTimeout: 3600,
@@ -160,7 +176,7 @@ function validate(config: Record<string, unknown>): void {
   if (!serializer(config["taskSerializer"])) fail("taskSerializer", '"json" or "msgpack"');
   const accept = config["acceptContent"];
   if (!Array.isArray(accept) || accept.length === 0 || !accept.every(serializer)) fail("acceptContent", 'a non-empty list of "json" and "msgpack" (pickle and yaml are never accepted)');
-  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult"]) boolean(key);
+  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult", "brokerConnectionRetryOnStartup"]) boolean(key);
   number("messageMaxBytes", 1, { integer: true });
   number("resultExpires", 0);
   number("taskTimeLimit", 0, { nullable: true });

@@ -39,6 +39,8 @@ export interface CeleriacEvents {
    * once per loss, when the last of its deliveries is dropped or settled.
    */
   "worker:deliveries-lost": { hostname: string; dropped: number; unacknowledged: number };
+  /** A connected broker's connection is lost for good (retries spent, or refused on reconnecting). */
+  "connection:lost": { url: string; error: Error };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

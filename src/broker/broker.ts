@@ -2,6 +2,10 @@
 // Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
 // passes test/conformance/broker.spec.ts against its real server.
 import type { WireMessage } from "../protocol/message.ts";
+import type { ConnectionError } from "../util/errors.ts";
+import type { ConnectOptions } from "../util/wait.ts";
+
+export type { ConnectOptions } from "../util/wait.ts";
 
 /** Dead letters kept per queue where the broker caps them itself (memory; Redis by default). */
 export const DEAD_LETTER_LIMIT = 10_000;
@@ -104,7 +108,11 @@ export interface ControlMessage {
 
 export interface Broker {
   readonly capabilities: BrokerCapabilities;
-  connect(): Promise<void>;
+  /**
+   * Connect, waiting up to `options.timeoutMs` (default connectionTimeoutMs). Rejects at once with a
+   * ConnectionRefusedPermanently when the server refuses for good; a failed connect leaves nothing open.
+   */
+  connect(options?: ConnectOptions): Promise<void>;
   /** Make sure a queue exists (idempotent). */
   declareQueue(queue: string): Promise<void>;
   publish(queue: string, message: WireMessage, options?: PublishOptions): Promise<void>;
@@ -132,7 +140,7 @@ export interface Broker {
 export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;
 
 export interface BrokerOptions {
-  /** Reconnect attempts before giving up; Infinity retries forever. */
+  /** Connection attempts in a row (at start or after a loss) before giving up; Infinity retries forever. */
   connectionMaxRetries: number;
   /** Milliseconds to wait for a connection before an operation fails. */
   connectionTimeoutMs: number;
@@ -147,4 +155,9 @@ export interface BrokerOptions {
   transportOptions?: Readonly<Record<string, unknown>> | undefined;
   /** Called with a human-readable line for each connection event worth logging once. */
   log: (level: "info" | "warn" | "error", message: string) => void;
+  /**
+   * Called when a connection of a connected broker is lost for good: its retries spent, or a permanent
+   * refusal on reconnecting (a password changed). The broker cannot recover by itself after this.
+   */
+  onConnectionLost?: ((error: ConnectionError) => void) | undefined;
 }

@@ -12,6 +12,7 @@ import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
 import type { WorkerCounters } from "./settle.ts";
 import { checkStrayErrorLimit, DEFAULT_STRAY_ERROR_LIMIT, guardAgainstStrayErrors, type StrayErrorLimit } from "./stray-errors.ts";
+import { CeleriacError } from "../util/errors.ts";
 
 export interface WorkerOptions {
   /** Queues to consume. Default: the app's taskDefaultQueue. */
@@ -74,6 +75,13 @@ export class Worker {
   private stopped: Promise<number> | null = null;
   private stopIsolating: (() => void) | null = null;
   private readonly strayErrorLimit: StrayErrorLimit;
+  /** Aborted by stop(): a start still waiting for its broker gives up at once. */
+  private readonly startAbort = new AbortController();
+  private starting: Promise<void> | null = null;
+  private stopWatchingBroker: (() => void) | null = null;
+  private lostWith: Error | null = null;
+  private markStopped: (returned: number) => void = () => {};
+  private readonly finished = new Promise<number>((resolve) => (this.markStopped = resolve));
 
   constructor(
     readonly app: App,
@@ -92,12 +100,41 @@ export class Worker {
     return this.state;
   }
 
-  /** Connect and start consuming. Resolves once consuming. */
+  /** Why the worker stopped by itself (its broker connection lost for good), or null. */
+  get failure(): Error | null {
+    return this.lostWith;
+  }
+
+  /**
+   * Connect and start consuming. Resolves once consuming. With brokerConnectionRetryOnStartup (the
+   * default) an unreachable broker is waited for as long as brokerConnectionMaxRetries lasts; a refusal
+   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED.
+   */
   async start(): Promise<void> {
     if (this.state !== "idle") throw new Error(`worker cannot start from state "${this.state}"`);
     this.state = "starting";
-    const broker = await this.app.getBroker();
-    const backend = await this.app.getBackend();
+    this.starting = this.connectAndConsume();
+    try {
+      await this.starting;
+    } catch (error) {
+      if (this.state === "starting") this.state = "stopped";
+      throw error;
+    }
+    this.state = "running";
+    this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
+  }
+
+  /** Resolves once the worker has stopped, by stop() or by itself (see `failure`), with stop()'s count. */
+  untilStopped(): Promise<number> {
+    return this.finished;
+  }
+
+  private async connectAndConsume(): Promise<void> {
+    const signal = this.startAbort.signal;
+    const wait = { signal, ...(this.app.config.brokerConnectionRetryOnStartup ? { timeoutMs: Infinity } : {}) };
+    const broker = await this.app.getBroker(wait);
+    const backend = await this.app.getBackend(wait);
+    signal.throwIfAborted();
     for (const queue of this.queues) await broker.declareQueue(queue);
     if (broker.onControl) {
       this.stopControl = await broker.onControl((message) => {
@@ -123,8 +160,16 @@ export class Worker {
       this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
     }
     this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
-    this.state = "running";
-    this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
+    this.stopWatchingBroker = this.app.events.on("connection:lost", ({ error }) => this.lose(error));
+    signal.throwIfAborted();
+  }
+
+  /** The broker connection is gone for good: nothing more can be received or acknowledged. */
+  private lose(error: Error): void {
+    if (this.lostWith || this.state !== "running") return;
+    this.lostWith = error;
+    this.app.events.emit("worker:error", { message: `stopping: the broker connection is lost for good (${error.message})`, error });
+    void this.stop("broker connection lost");
   }
 
   /**
@@ -148,6 +193,9 @@ export class Worker {
   private async doStop(reason: string): Promise<number> {
     this.state = "stopping";
     this.app.events.emit("worker:stopping", { hostname: this.hostname, reason });
+    this.startAbort.abort(new CeleriacError("WORKER_STOPPED", `the worker was stopped (${reason}) before it started consuming`));
+    await this.starting?.catch(() => {});
+    this.stopWatchingBroker?.();
     await this.consumer?.cancel().catch(() => {});
     this.stopping.abort(new Error(`worker stopping: ${reason}`));
     const timeoutMs = (this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000;
@@ -167,6 +215,7 @@ export class Worker {
     this.stopIsolating?.();
     this.state = "stopped";
     this.app.events.emit("worker:stopped", { hostname: this.hostname, returnedToQueue: this.returnedToQueue });
+    this.markStopped(this.returnedToQueue);
     return this.returnedToQueue;
   }
 

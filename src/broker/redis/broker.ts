@@ -4,11 +4,11 @@
 // Connections: the process's shared command connection, plus one blocking connection once consuming and
 // the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
 import type { Redis } from "ioredis";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConnectOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { type DecodedEnvelope, fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_STEPS } from "../../protocol/priority.ts";
-import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, readyOrRelease, watchFailure, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
@@ -55,9 +55,12 @@ export class RedisBroker implements Broker, ConsumerHost {
     return this.lease.client;
   }
 
-  async connect(): Promise<void> {
-    if (!this.lease) this.lease = leaseCommandClient(this.target, this.options);
-    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  async connect(wait: ConnectOptions = {}): Promise<void> {
+    const lease = (this.lease ??= leaseCommandClient(this.target, this.options, this.options.onConnectionLost));
+    await readyOrRelease(lease, wait.timeoutMs ?? this.options.connectionTimeoutMs, `connect to ${this.target.display}`, wait.signal).catch((error: unknown) => {
+      if (this.lease === lease) this.lease = null;
+      throw error;
+    });
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -184,7 +187,8 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.maintenance = null;
     await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
     this.consumers.clear();
-    await this.flushAcks().catch(() => undefined);
+    // Down, the acks would wait for a reconnection: those messages are redelivered after the visibility timeout.
+    if (this.lease?.client.status === "ready") await this.flushAcks().catch(() => undefined);
     // kombu's QoS.restore_at_shutdown: what we still hold goes back to the queue for another worker.
     if (this.inflight.size > 0 && this.lease?.client.status === "ready") {
       await runScript(this.lease.client, "requeue", CLAIM_KEYS, [...this.inflight.keys()]).catch((error: Error) =>
@@ -277,6 +281,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (this.blockingId !== null && this.lease?.client.status === "ready") await this.client.client("UNBLOCK", this.blockingId);
   }
 
+  get connected(): boolean {
+    return (this.blocking ?? this.lease?.client)?.status === "ready";
+  }
+
   log(level: "info" | "warn" | "error", message: string): void {
     this.options.log(level, message);
   }
@@ -289,6 +297,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (this.blocking) return;
     const blocking = createRedisClient(this.target, "blocking", this.options);
     this.blocking = blocking;
+    if (this.options.onConnectionLost) watchFailure(blocking, this.options.onConnectionLost);
     // The id changes with every reconnection; CLIENT UNBLOCK needs the current one.
     blocking.on("ready", () => {
       void blocking.client("ID").then((id) => (this.blockingId = Number(id)), () => undefined);

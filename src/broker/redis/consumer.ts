@@ -36,8 +36,12 @@ export interface ConsumerHost {
   track(tag: string, compact: boolean): void;
   untrack(tag: string): void;
   unblock(): Promise<void>;
+  /** Whether the connection fetches and BRPOPs go out on is up (a sent one will be answered). */
+  readonly connected: boolean;
   log(level: "info" | "warn" | "error", message: string): void;
 }
+
+const ABANDONED = Symbol("abandoned");
 
 /** Messages popped per fetch.lua call at most: bounds the script's run time. */
 const MAX_BATCH = 100;
@@ -48,6 +52,9 @@ export class RedisConsumer implements Consumer {
   private wake: (() => void) | null = null;
   private readonly keys: string[];
   readonly done: Promise<void>;
+  /** Resolved by a cancel while the connection is down: the loop stops waiting on Redis. */
+  private abandon: () => void = () => {};
+  private readonly abandoned = new Promise<typeof ABANDONED>((resolve) => (this.abandon = () => resolve(ABANDONED)));
 
   constructor(
     private readonly host: ConsumerHost,
@@ -63,6 +70,9 @@ export class RedisConsumer implements Consumer {
     if (!this.active) return;
     this.active = false;
     this.wake?.();
+    // Down, a fetch or BRPOP already sent waits for a reconnection that may never come (ioredis re-sends
+    // it then): a stopping worker must not wait for it.
+    if (!this.host.connected) this.abandon();
     await this.host.unblock().catch(() => undefined);
     await this.done;
   }
@@ -84,7 +94,11 @@ export class RedisConsumer implements Consumer {
       const { batch: sent, size } = next;
       next = null;
       try {
-        const batch = await sent;
+        const batch = await Promise.race([sent, this.abandoned]);
+        if (batch === ABANDONED) {
+          this.giveBackLate(sent);
+          break;
+        }
         failures = 0;
         if (batch.length > 0) {
           // A full batch means more is likely waiting: ask for it before running this one, within the
@@ -96,7 +110,12 @@ export class RedisConsumer implements Consumer {
         }
         if (!this.active) break;
         // Every list is empty: wait in BRPOP (1 s, like kombu) instead of polling.
-        const popped = await this.host.blockingPop(this.keys, 1);
+        const popping = this.host.blockingPop(this.keys, 1);
+        const popped = await Promise.race([popping, this.abandoned]);
+        if (popped === ABANDONED) {
+          this.giveBackLate(popping.then((item) => (item ? [{ ...item, claimed: false, tag: "" }] : [])));
+          break;
+        }
         if (!popped) continue;
         if (!this.active) {
           await this.host.pushBack(popped.key, popped.raw);
@@ -107,9 +126,23 @@ export class RedisConsumer implements Consumer {
         if (!this.active) continue;
         failures++;
         if (failures === 1) this.host.log("warn", `redis consumer: ${(error as Error).message}; retrying`);
-        await sleep(backoffMs(failures, 50, 2000));
+        await Promise.race([sleep(backoffMs(failures, 50, 2000)), this.abandoned]);
       }
     }
+  }
+
+  /**
+   * An abandoned fetch or BRPOP may still run, should the connection come back before the broker
+   * closes it: what it then pops goes back to its queue (claimed by fetch.lua: requeued; else pushed back).
+   */
+  private giveBackLate(items: Promise<FetchedItem[]>): void {
+    void items
+      .then(async (late) => {
+        for (const item of late) {
+          await (item.claimed ? this.host.requeue(item.tag) : this.host.pushBack(item.key, item.raw));
+        }
+      })
+      .catch(() => undefined);
   }
 
   private send(size: number): { batch: Promise<FetchedItem[]>; size: number } {
