@@ -10,6 +10,7 @@ export {
   CeleriacError,
   ConfigError,
   ConnectionError,
+  ConnectionRefusedPermanently,
   Ignore,
   MaxRetriesExceededError,
   NotRegistered,
@@ -21,9 +22,10 @@ export {
   TaskRevokedError,
   TimeLimitExceeded,
   TimeoutError,
+  type RefusalReason,
 } from "./app/errors.ts";
 export { Worker, createWorker, type WorkerOptions, type WorkerStats } from "./worker/worker.ts";
-export type { Broker, Delivery } from "./broker/broker.ts";
+export type { Broker, DeadLetter, DeadLetterStore, Delivery, RejectOptions, RejectReason } from "./broker/broker.ts";
 export type { ResultBackend } from "./backend/backend.ts";
 export type { ResultRecord, TaskState } from "./protocol/result.ts";
 export type { Signature } from "./protocol/message.ts";

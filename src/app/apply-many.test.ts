@@ -38,6 +38,34 @@ test("applyMany publishes every call once, in order, and each result comes back"
   }
 });
 
+test("a long applyMany is published slice by slice, every call once and in order", async () => {
+  const app = createApp({ readEnv: false });
+  const echo = app.task("m.echo", (n: number) => n);
+  const broker = (await app.getBroker()) as MemoryBroker;
+  const sizes: number[] = [];
+  const original = broker.publishMany.bind(broker);
+  broker.publishMany = async (queue, messages) => {
+    sizes.push(messages.length);
+    return original(queue, messages);
+  };
+  const count = 10_000;
+  const results = await echo.applyMany(Array.from({ length: count }, (_, i) => [i] as [number]));
+  // Bounded slices (memory does not grow with the list), together exactly the calls made.
+  assert.ok(sizes.length > 1 && sizes.every((size) => size <= 4096), `slices: ${sizes.join(", ")}`);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), count);
+  assert.equal(results.length, count);
+  assert.equal(new Set(results.map((r) => r.id)).size, count);
+  const queued: number[] = [];
+  app.events.on("task:started", (event) => queued.push(indexOf.get(event.id) as number));
+  const indexOf = new Map(results.map((r, i) => [r.id, i]));
+  const worker = createWorker(app, { concurrency: 1, shutdownTimeout: 2 });
+  await worker.start();
+  await results[count - 1]?.get({ timeout: 30 });
+  await worker.stop();
+  assert.deepEqual(queued, Array.from({ length: count }, (_, i) => i));
+  await app.close();
+});
+
 test("applyMany honours the options for every call and routes to the queue given", async () => {
   const app = createApp({ readEnv: false });
   const echo = app.task("m.echo", (text: string) => text);

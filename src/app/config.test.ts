@@ -43,7 +43,26 @@ test("environment variables: CELERIAC_* first, then Celery's and Heroku's names"
     { brokerUrl: "redis://n/0", resultBackend: "redis://r/1" },
   );
   assert.deepEqual(configFromEnv({}), {});
-  assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, Infinity);
   // Our Redis claims are kept alive while their worker lives: the timeout only bounds a dead worker's.
   assert.equal(DEFAULT_CONFIG.brokerVisibilityTimeout, 300);
+});
+
+test("connection retries are bounded by default (Celery's 100) and validated", () => {
+  assert.equal(DEFAULT_CONFIG.brokerConnectionMaxRetries, 100);
+  assert.equal(DEFAULT_CONFIG.brokerConnectionRetryOnStartup, true);
+  assert.equal(resolveConfig({ brokerConnectionMaxRetries: Infinity }).brokerConnectionMaxRetries, Infinity);
+  assert.throws(() => resolveConfig({ brokerConnectionMaxRetries: 2.5 }), /config "brokerConnectionMaxRetries" is 2.5; expected an integer >= 0/);
+  assert.throws(() => resolveConfig({ brokerConnectionRetryOnStartup: "no" as never }), /config "brokerConnectionRetryOnStartup" is "no"; expected true or false/);
+});
+
+test("a bad URL in a config error is echoed with its credentials masked", () => {
+  const bad = ["redis//:hunter2-pw@cache/0", "cache:6379/0?password=hunter2-pw", "amqp:guest:hunter2-pw@mq//"];
+  for (const [key, value] of bad.flatMap((url) => [["brokerUrl", url], ["resultBackend", url]] as const)) {
+    assert.throws(() => resolveConfig({ [key]: value }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`config "${key}" is ".*\\*\\*\\*\\*.*"; expected a URL`));
+      assert.ok(!error.message.includes("hunter2"), error.message);
+      return true;
+    });
+  }
 });

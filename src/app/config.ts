@@ -2,12 +2,17 @@
 // the environment, then CLI flags (later sources win). Unknown keys fail with the nearest known one.
 import { ConfigError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
+import { maskUrl } from "../util/url.ts";
 import type { Serializer } from "../protocol/message.ts";
 
 export interface Config {
   /** Broker URL. Default `memory://` (the embedded broker). */
   brokerUrl: string;
-  /** Result backend URL, or null to store no results. Default `memory://`. */
+  /**
+   * Result backend URL, or null to store no results. Default: `memory://` when the broker is `memory://`,
+   * else null (results disabled: `AsyncResult.get()` fails at once with NO_RESULT_BACKEND), because an
+   * in-process store is invisible to a worker in another process and `get()` would wait forever.
+   */
   resultBackend: string | null;
   /** Queue a task goes to when neither the call nor the task names one. Default "celery". */
   taskDefaultQueue: string;
@@ -43,9 +48,24 @@ export interface Config {
   workerShutdownTimeout: number;
   /** Seconds of eta/countdown a worker holds in memory; longer waits are parked in the broker. Default 10. */
   workerEtaHoldSeconds: number;
-  /** Reconnect attempts before giving up; Infinity (the default) retries forever. */
+  /**
+   * Connection attempts in a row, after the first, before a connection gives up (Celery's
+   * broker_connection_max_retries): at a worker's start, and after a connection is lost. Default 100
+   * (as Celery): with the backoff caps, about 8 minutes on Redis (5 s) and 50 on RabbitMQ (30 s).
+   * Infinity retries forever. A refusal that will not heal (credentials, vhost, db, certificate,
+   * maxclients) is never retried.
+   */
   brokerConnectionMaxRetries: number;
-  /** Seconds to wait for a broker connection before an operation fails. Default 10. */
+  /**
+   * A worker whose broker is unreachable at start keeps trying for as long as brokerConnectionMaxRetries
+   * lasts (Celery's broker_connection_retry_on_startup); false fails after brokerConnectionTimeout.
+   * Default true.
+   */
+  brokerConnectionRetryOnStartup: boolean;
+  /**
+   * Seconds an operation (a send, a result read, a producer's first connection) waits for a broker
+   * connection before it fails with ConnectionError. Default 10.
+   */
   brokerConnectionTimeout: number;
   /** Seconds between AMQP heartbeats; 0 relies on TCP keepalive. Default 60. */
   brokerHeartbeat: number;
@@ -62,7 +82,8 @@ export interface Config {
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   brokerUrl: "memory://",
-  resultBackend: "memory://",
+  // Derived from brokerUrl when no source sets it: see resolveConfig.
+  resultBackend: null,
   taskDefaultQueue: "celery",
   taskSerializer: "json",
   acceptContent: ["json", "msgpack"],
@@ -80,7 +101,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   workerPrefetchMultiplier: 4,
   workerShutdownTimeout: 30,
   workerEtaHoldSeconds: 10,
-  brokerConnectionMaxRetries: Infinity,
+  brokerConnectionMaxRetries: 100,
+  brokerConnectionRetryOnStartup: true,
   brokerConnectionTimeout: 10,
   brokerHeartbeat: 60,
   brokerVisibilityTimeout: 300,
@@ -120,13 +142,22 @@ export function resolveConfig(...sources: (Partial<Config> | undefined)[]): Read
       if (value !== undefined) merged[key] = value;
     }
   }
+  if (!sources.some((source) => source?.resultBackend !== undefined)) merged["resultBackend"] = defaultResultBackend(merged["brokerUrl"]);
   validate(merged);
   return Object.freeze(merged as unknown as Config);
 }
 
+/** `memory://` only beside the memory:// broker: anywhere else it would silently keep results no one can read. */
+function defaultResultBackend(brokerUrl: unknown): string | null {
+  return typeof brokerUrl === "string" && /^memory:/i.test(brokerUrl) ? "memory://" : null;
+}
+
 function validate(config: Record<string, unknown>): void {
   const fail = (key: string, expected: string): never => {
-    throw new ConfigError(`config "${key}" is ${JSON.stringify(config[key]) ?? String(config[key])}; expected ${expected}`);
+    // A bad URL is echoed masked: it may carry a password (user-info or query), and errors get logged.
+    const value = config[key];
+    const shown = typeof value === "string" ? JSON.stringify(maskUrl(value)) : (JSON.stringify(value) ?? String(value));
+    throw new ConfigError(`config "${key}" is ${shown}; expected ${expected}`);
   };
   const url = (key: string, nullable: boolean): void => {
     const value = config[key];
@@ -150,7 +181,7 @@ function validate(config: Record<string, unknown>): void {
   if (!serializer(config["taskSerializer"])) fail("taskSerializer", '"json" or "msgpack"');
   const accept = config["acceptContent"];
   if (!Array.isArray(accept) || accept.length === 0 || !accept.every(serializer)) fail("acceptContent", 'a non-empty list of "json" and "msgpack" (pickle and yaml are never accepted)');
-  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult"]) boolean(key);
+  for (const key of ["resultExtended", "taskAlwaysEager", "taskEagerPropagates", "taskAcksLate", "taskTrackStarted", "taskIgnoreResult", "brokerConnectionRetryOnStartup"]) boolean(key);
   number("messageMaxBytes", 1, { integer: true });
   number("resultExpires", 0);
   number("taskTimeLimit", 0, { nullable: true });

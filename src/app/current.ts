@@ -12,6 +12,13 @@ import type { TaskRequest } from "./task.ts";
 /** What the carriers hold: the running task's context, whose request is built only when read. */
 export interface RequestHolder {
   readonly request: TaskRequest;
+  /** Whoever runs the task (its worker), told apart by identity; see `InvokeEnvironment.runner`. */
+  readonly runner: object | undefined;
+  /**
+   * End the running task as if it had thrown `error` (an error that escaped it, see
+   * worker/stray-errors.ts). False when it has ended already or cannot be ended from outside.
+   */
+  failFromOutside(error: unknown): boolean;
 }
 
 const acrossAwaits = new AsyncLocalStorage<RequestHolder>();
@@ -20,6 +27,15 @@ let duringCall: RequestHolder | undefined;
 /** The request of the task running now, or undefined outside a task. */
 export function currentTaskRequest(): TaskRequest | undefined {
   return (duringCall ?? acrossAwaits.getStore())?.request;
+}
+
+/**
+ * The task an error escaped from, called from a process-wide `uncaughtException` or
+ * `unhandledRejection` handler: there Node restores the context that created the failing timer or
+ * promise. Only async tasks can be found (a synchronous one has returned before its timers fire).
+ */
+export function strayErrorOwner(): RequestHolder | undefined {
+  return acrossAwaits.getStore();
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { MemoryBackend } from "../backend/memory/memory-backend.ts";
 import type { TaskMessage } from "../protocol/message.ts";
 import type { ResultRecord } from "../protocol/result.ts";
+import { encodeFailureFrom, tracebackFrom } from "../protocol/result-meta.ts";
 import type { Config } from "./config.ts";
 import { invokeTask } from "./invoke.ts";
 import type { AnyTask } from "./task.ts";
@@ -43,7 +44,14 @@ export async function runEagerly(task: AnyTask, message: TaskMessage, env: Eager
       case "ignore":
         return;
     }
-    await env.store.store(record);
+    try {
+      await env.store.store(record);
+    } catch (error) {
+      // A result that cannot be serialized fails the task with EncodeError, as on a worker.
+      const failure = encodeFailureFrom(error);
+      if (!failure || env.config.taskEagerPropagates) throw error;
+      await env.store.store({ ...base, state: "FAILURE", value: null, error: failure, traceback: tracebackFrom(error), dateDone: new Date() });
+    }
     return;
   }
 }

@@ -3,7 +3,7 @@
 import { CeleriacError } from "../util/errors.ts";
 import type { TaskErrorInfo } from "../protocol/result.ts";
 
-export { CeleriacError, ConfigError, ConnectionError, ProtocolError, TimeoutError } from "../util/errors.ts";
+export { CeleriacError, ConfigError, ConnectionError, ConnectionRefusedPermanently, ProtocolError, TimeoutError, type RefusalReason } from "../util/errors.ts";
 
 /** Thrown by `ctx.retry()`: run the task again later. */
 export class Retry extends CeleriacError {

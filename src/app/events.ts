@@ -8,6 +8,9 @@ export interface TaskEventBase {
   name: string;
 }
 
+/** Which of Node's process events an escaped error arrived through. */
+export type StrayErrorOrigin = "uncaughtException" | "unhandledRejection";
+
 export interface CeleriacEvents {
   "task:sent": TaskEventBase & { queue: string; eta: Date | null };
   "task:received": TaskEventBase & { queue: string; eta: Date | null; retries: number };
@@ -23,6 +26,21 @@ export interface CeleriacEvents {
   "worker:stopping": { hostname: string; reason: string };
   "worker:stopped": { hostname: string; returnedToQueue: number };
   "worker:error": { message: string; error: unknown };
+  /**
+   * An error escaped a task (an unhandled rejection, a throw in a timer or callback) or came from
+   * outside any. `failedTask`: the running task it escaped from was ended as a FAILURE with it.
+   * `stopping`: it was one too many unattributed ones, and the worker is stopping.
+   */
+  "worker:stray-error": { hostname: string; origin: StrayErrorOrigin; error: unknown; task: TaskEventBase | null; failedTask: boolean; stopping: boolean };
+  /**
+   * The broker connection (or channel) was lost while the worker held deliveries from it; the broker
+   * has them back and delivers them again. `dropped` had not started and did not run; `unacknowledged`
+   * were settled after the loss, so an acksLate task among them runs again (at-least-once). Emitted
+   * once per loss, when the last of its deliveries is dropped or settled.
+   */
+  "worker:deliveries-lost": { hostname: string; dropped: number; unacknowledged: number };
+  /** A connected broker's connection is lost for good (retries spent, or refused on reconnecting). */
+  "connection:lost": { url: string; error: Error };
 }
 
 export type CeleriacEventName = keyof CeleriacEvents;

@@ -1,7 +1,8 @@
 // Runs one task function for one message and classifies what happened into a closed Outcome. It
 // enforces the soft limit (the task's AbortSignal) and the hard limit (the slot is freed even if the
-// function never returns), binds keyword arguments, and decides retries. It never acks or stores:
-// the worker's settle step (or eager mode) acts on the Outcome.
+// function never returns), lets an error that escaped a running task end it as a failure, binds
+// keyword arguments, and decides retries. It never acks or stores: the worker's settle step (or eager
+// mode) acts on the Outcome.
 import type { TaskMessage } from "../protocol/message.ts";
 import type { TaskErrorInfo, TaskState } from "../protocol/result.ts";
 import { errorInfoFrom, tracebackFrom } from "../protocol/result-meta.ts";
@@ -27,6 +28,8 @@ export interface InvokeEnvironment {
   updateState(state: TaskState, meta: unknown): Promise<void>;
   /** Aborts the task's signal too (a worker's forced stop). */
   stopSignal?: AbortSignal;
+  /** Whoever runs the task (a worker), handed back by identity when an error escapes the task. */
+  runner?: object;
 }
 
 /**
@@ -36,9 +39,12 @@ export interface InvokeEnvironment {
 export function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvironment): Outcome | Promise<Outcome> {
   const hard = message.timeLimit[0] ?? task.options.timeLimit ?? env.defaultTimeLimit;
   const soft = message.timeLimit[1] ?? task.options.softTimeLimit ?? env.defaultSoftTimeLimit;
-  if (hard || soft) return invokeWithLimits(task, message, env, hard, soft);
   const started = performance.now();
   const ctx = new Context(message, env);
+  if (hard || soft) {
+    // The limits count from the call; a synchronous throw becomes a rejection.
+    return awaitOutcome(task, message, ctx, started, hard, soft, () => new Promise((resolve) => resolve(start(task, ctx, message))));
+  }
   let result: unknown;
   try {
     result = start(task, ctx, message);
@@ -50,42 +56,65 @@ export function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvir
     ctx.dispose();
     return { kind: "success", value: result, runtimeMs: performance.now() - started };
   }
-  return Promise.resolve(result).then(
-    (value): Outcome => ({ kind: "success", value, runtimeMs: performance.now() - started }),
-    (error: unknown) => classifyError(task, message, error, performance.now() - started),
-  ).finally(() => ctx.dispose());
+  return awaitOutcome(task, message, ctx, started, null, null, () => result);
 }
 
-/** The same with a soft limit (the task's signal fires) and/or a hard one (the slot is freed even if the function never returns). */
-async function invokeWithLimits(task: AnyTask, message: TaskMessage, env: InvokeEnvironment, hard: number | null, soft: number | null): Promise<Outcome> {
-  const started = performance.now();
-  const ctx = new Context(message, env);
-  const timers: NodeJS.Timeout[] = [];
-  if (soft) timers.push(setTimeout(() => ctx.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
-  try {
-    const running = new Promise((resolve) => resolve(start(task, ctx, message)));
-    let value: unknown;
-    if (hard) {
-      running.catch(() => {}); // it may still reject after the limit; nobody is listening then
-      value = await new Promise((resolve, reject) => {
-        timers.push(
-          setTimeout(() => {
-            const error = new TimeLimitExceeded(hard);
-            ctx.abort(error);
-            reject(error);
-          }, hard * 1000),
-        );
-        running.then(resolve, reject);
-      });
-    } else {
-      value = await running;
-    }
-    return { kind: "success", value, runtimeMs: performance.now() - started };
-  } catch (error) {
-    return classifyError(task, message, error, performance.now() - started);
-  } finally {
-    for (const timer of timers) clearTimeout(timer);
-    ctx.dispose();
+/**
+ * The outcome of a task that returned a promise: whichever comes first of the promise settling, the
+ * hard limit (the slot is freed even if the function never returns) and an error that escaped the task
+ * (`Context.failFromOutside`). What the abandoned function does later is ignored.
+ */
+function awaitOutcome(task: AnyTask, message: TaskMessage, ctx: Context, started: number, hard: number | null, soft: number | null, run: () => PromiseLike<unknown>): Promise<Outcome> {
+  return new Promise<Outcome>((resolve) => {
+    const ending = new Ending(task, message, ctx, started, resolve);
+    ctx.ending = ending;
+    if (soft) ending.softTimer = setTimeout(() => ctx.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+    if (hard) ending.hardTimer = setTimeout(() => ctx.failFromOutside(new TimeLimitExceeded(hard)), hard * 1000);
+    // Promise.resolve: a native promise as is; any other thenable, adopted safely (its then may throw).
+    Promise.resolve(run()).then(
+      (value) => ending.finish({ kind: "success", value, runtimeMs: performance.now() - started }),
+      (error: unknown) => ending.fail(error),
+    );
+  });
+}
+
+// A class, not closures: one is made per async task, and closures bound to names cost more (tsx's
+// keepNames wraps each in a defineProperty call).
+/** How a task that returned a promise ends, once: settled by its function or from outside. */
+class Ending {
+  softTimer: NodeJS.Timeout | undefined;
+  hardTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly task: AnyTask,
+    private readonly message: TaskMessage,
+    private readonly ctx: Context,
+    private readonly started: number,
+    private readonly resolve: (outcome: Outcome) => void,
+  ) {}
+
+  get running(): boolean {
+    return !this.ended;
+  }
+
+  fail(error: unknown): void {
+    this.finish(classifyError(this.task, this.message, error, performance.now() - this.started));
+  }
+
+  /** End it from outside: the function may still be running, and its signal tells it to stop. */
+  abandon(error: unknown): void {
+    this.ctx.abort(error);
+    this.fail(error);
+  }
+
+  finish(outcome: Outcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.softTimer) clearTimeout(this.softTimer);
+    if (this.hardTimer) clearTimeout(this.hardTimer);
+    this.ctx.dispose();
+    this.resolve(outcome);
   }
 }
 
@@ -145,6 +174,11 @@ class Context implements TaskContext {
   private requestView: TaskRequest | null = null;
   // Made when the task reads its signal or a time limit fires (see LazyAbort).
   private aborter: LazyAbort | null = null;
+  /** How it ends, when its function returned a promise (see awaitOutcome). */
+  ending: Ending | null = null;
+  // Ended from outside (hard limit, escaped error) while its function runs on: the FAILURE stored for
+  // it must not be overwritten by a state the abandoned function reports later.
+  private abandoned = false;
 
   constructor(
     private readonly message: TaskMessage,
@@ -177,6 +211,17 @@ class Context implements TaskContext {
     return this.aborter.signal;
   }
 
+  get runner(): object | undefined {
+    return this.env.runner;
+  }
+
+  failFromOutside(error: unknown): boolean {
+    if (!this.ending?.running) return false;
+    this.abandoned = true;
+    this.ending.abandon(error);
+    return true;
+  }
+
   /** Fire the task's signal (a time limit); a signal read later starts aborted. */
   abort(reason: unknown): void {
     this.aborter ??= new LazyAbort(this.env.stopSignal);
@@ -192,11 +237,12 @@ class Context implements TaskContext {
   }
 
   updateState(state: TaskState, meta?: unknown): Promise<void> {
+    if (this.abandoned) return Promise.resolve();
     return this.env.updateState(state, meta ?? null);
   }
 
   progress(meta: unknown): Promise<void> {
-    return this.env.updateState("PROGRESS", meta);
+    return this.updateState("PROGRESS", meta);
   }
 }
 

@@ -22,7 +22,8 @@ export interface GetOptions {
 }
 
 /**
- * The handle `delay()` and `applyAsync()` return.
+ * The handle `delay()` and `applyAsync()` return. With no result backend configured every read fails
+ * at once with NO_RESULT_BACKEND, rather than waiting on results nobody stores.
  * Example: `const result = await add.delay(2, 3); const sum = await result.get({ timeout: 10 });`
  */
 export class AsyncResult<R = unknown> {
@@ -88,7 +89,7 @@ export class AsyncResult<R = unknown> {
 
   private async requireSource(): Promise<ResultSource> {
     const source = await this.source();
-    if (!source) throw new CeleriacError("NO_RESULT_BACKEND", "no result backend is configured (resultBackend is null); results cannot be read");
+    if (!source) throw new CeleriacError("NO_RESULT_BACKEND", `no result backend is configured, so results cannot be read: set resultBackend (e.g. "redis://localhost:6379/1"), CELERIAC_RESULT_BACKEND or --backend`);
     return source;
   }
 }

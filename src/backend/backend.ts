@@ -2,6 +2,7 @@
 // backend/memory (embedded default), backend/redis and backend/rpc; every implementation passes
 // test/conformance/backend.spec.ts against its real server.
 import type { ResultRecord } from "../protocol/result.ts";
+import type { ConnectOptions } from "../util/wait.ts";
 
 export interface WaitOptions {
   /** Milliseconds; undefined waits forever. */
@@ -10,7 +11,8 @@ export interface WaitOptions {
 }
 
 export interface ResultBackend {
-  connect(): Promise<void>;
+  /** Connect, waiting up to `options.timeoutMs` (default connectionTimeoutMs); a failed connect leaves nothing open. */
+  connect(options?: ConnectOptions): Promise<void>;
   /** Store the latest state of a task (and announce it to waiters). */
   store(record: ResultRecord): Promise<void>;
   /** Store several records in one round trip where the backend can. */
@@ -38,6 +40,12 @@ export interface BackendOptions {
   /** Seconds stored results live; 0 keeps them forever. */
   resultExpiresSeconds: number;
   connectionTimeoutMs: number;
+  /**
+   * rpc:// rides the broker's connection and gives up with it (brokerConnectionMaxRetries attempts).
+   * Stores of their own (Redis) retry without limit, each operation bounded by connectionTimeoutMs.
+   * Default Infinity.
+   */
+  connectionMaxRetries?: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 

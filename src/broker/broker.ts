@@ -2,6 +2,13 @@
 // Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
 // passes test/conformance/broker.spec.ts against its real server.
 import type { WireMessage } from "../protocol/message.ts";
+import type { ConnectionError } from "../util/errors.ts";
+import type { ConnectOptions } from "../util/wait.ts";
+
+export type { ConnectOptions } from "../util/wait.ts";
+
+/** Dead letters kept per queue where the broker caps them itself (memory; Redis by default). */
+export const DEAD_LETTER_LIMIT = 10_000;
 
 export interface BrokerCapabilities {
   /** publish() honours `notBefore` by parking the message in the broker until it is due. */
@@ -12,6 +19,8 @@ export interface BrokerCapabilities {
   confirms: boolean;
   /** Offers a broadcast channel for control commands (revoke). */
   control: boolean;
+  /** Keeps messages rejected with a reason as dead letters, readable through `Broker.deadLetters`. */
+  deadLetters: boolean;
 }
 
 export interface PublishOptions {
@@ -25,13 +34,58 @@ export interface Delivery {
   readonly queue: string;
   /** True when the broker has delivered this message before (a crash or a requeue). */
   readonly redelivered: boolean;
+  /**
+   * True once the connection or channel this delivery came on is gone (RabbitMQ): the broker has
+   * already put the message back for redelivery, so a worker must not start it, and ack()/reject() do
+   * nothing. Always false where claims outlive a connection (Redis keeps them in Redis; memory).
+   */
+  readonly stale: boolean;
   /** Done with the message: the broker forgets it. */
   ack(): Promise<void>;
   /**
-   * Give the message up. `requeue: true` puts it back for another consumer; false drops it or sends it
-   * to the dead-letter destination when the broker has one configured.
+   * Give the message up. `requeue: true` puts it back for another consumer. `requeue: false` with a
+   * `reason` moves it, as received, to its queue's dead letters (when `capabilities.deadLetters`);
+   * without a reason it is dropped (or dead-lettered by the server's own configuration). Example:
+   * `delivery.reject({ requeue: false, reason: { code: "NOT_REGISTERED", message: "task \"x\" is not registered" } })`.
    */
-  reject(options: { requeue: boolean }): Promise<void>;
+  reject(options: RejectOptions): Promise<void>;
+}
+
+export interface RejectOptions {
+  requeue: boolean;
+  /** Why the message is given up: with `requeue: false`, makes it a dead letter. */
+  reason?: RejectReason;
+}
+
+/** Why a message was dead-lettered: a stable error code and a human-readable message. */
+export interface RejectReason {
+  code: string;
+  message: string;
+}
+
+/** A message kept after it was rejected with a reason. */
+export interface DeadLetter {
+  /** The queue it was taken from, and goes back to on redrive. */
+  queue: string;
+  code: string;
+  reason: string;
+  /** When it was dead-lettered. */
+  at: Date;
+  /** The message as it was received; null when it could not be decoded at all (see `reason`). */
+  message: WireMessage | null;
+}
+
+/**
+ * Reading and replaying a broker's dead letters (when `capabilities.deadLetters`), per source queue.
+ * Example: `await broker.deadLetters?.redrive("celery", 100)` after deploying the missing task.
+ */
+export interface DeadLetterStore {
+  /** Up to `limit` dead letters of `queue`, oldest first, left in place. */
+  list(queue: string, limit: number): Promise<DeadLetter[]>;
+  /** Re-publishes up to `limit` dead letters (oldest first) to their queue, as received, and removes them. Returns how many. */
+  redrive(queue: string, limit: number): Promise<number>;
+  /** Deletes every dead letter of `queue`; returns how many. */
+  purge(queue: string): Promise<number>;
 }
 
 export interface ConsumeOptions {
@@ -54,7 +108,11 @@ export interface ControlMessage {
 
 export interface Broker {
   readonly capabilities: BrokerCapabilities;
-  connect(): Promise<void>;
+  /**
+   * Connect, waiting up to `options.timeoutMs` (default connectionTimeoutMs). Rejects at once with a
+   * ConnectionRefusedPermanently when the server refuses for good; a failed connect leaves nothing open.
+   */
+  connect(options?: ConnectOptions): Promise<void>;
   /** Make sure a queue exists (idempotent). */
   declareQueue(queue: string): Promise<void>;
   publish(queue: string, message: WireMessage, options?: PublishOptions): Promise<void>;
@@ -73,6 +131,8 @@ export interface Broker {
   broadcast?(message: ControlMessage): Promise<void>;
   /** Receive control commands (only when capabilities.control). Returns an unsubscribe function. */
   onControl?(listener: (message: ControlMessage) => void): Promise<() => Promise<void>>;
+  /** Dead letters (only when capabilities.deadLetters). */
+  readonly deadLetters?: DeadLetterStore;
   close(): Promise<void>;
 }
 
@@ -80,7 +140,7 @@ export interface Broker {
 export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;
 
 export interface BrokerOptions {
-  /** Reconnect attempts before giving up; Infinity retries forever. */
+  /** Connection attempts in a row (at start or after a loss) before giving up; Infinity retries forever. */
   connectionMaxRetries: number;
   /** Milliseconds to wait for a connection before an operation fails. */
   connectionTimeoutMs: number;
@@ -95,4 +155,9 @@ export interface BrokerOptions {
   transportOptions?: Readonly<Record<string, unknown>> | undefined;
   /** Called with a human-readable line for each connection event worth logging once. */
   log: (level: "info" | "warn" | "error", message: string) => void;
+  /**
+   * Called when a connection of a connected broker is lost for good: its retries spent, or a permanent
+   * refusal on reconnecting (a password changed). The broker cannot recover by itself after this.
+   */
+  onConnectionLost?: ((error: ConnectionError) => void) | undefined;
 }

@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CeleriacError } from "../util/errors.ts";
 import { runCall } from "./commands/call.ts";
+import { runDeadLettersList, runDeadLettersPurge, runDeadLettersRedrive } from "./commands/dead-letters.ts";
 import { runDemo } from "./commands/demo.ts";
 import { runResult } from "./commands/result.ts";
 import { runWorker } from "./commands/worker.ts";
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
   const connection = (command: Command): Command =>
     command
       .option("--broker <url>", "broker URL (overrides CELERIAC_BROKER_URL / CELERY_BROKER_URL / BROKER_URL)")
-      .option("--backend <url>", "result backend URL (overrides CELERIAC_RESULT_BACKEND / CELERY_RESULT_BACKEND)");
+      .option("--backend <url>", "result backend URL, or none to store no results (overrides CELERIAC_RESULT_BACKEND / CELERY_RESULT_BACKEND)");
 
   connection(
     program
@@ -71,6 +72,29 @@ export function buildProgram(): Command {
   ).action(async (id: string, options) => {
     process.exitCode = await runResult(id, options);
   });
+
+  const deadLetters = program.command("dead-letters").description("list, redrive or purge a queue's dead letters: messages workers gave up on, with the reason");
+  const queueOf = (command: Command): Command =>
+    command
+      .option("-A, --app <module>", "module exporting the app (for its config)")
+      .option("--broker <url>", "broker URL (overrides CELERIAC_BROKER_URL / CELERY_BROKER_URL / BROKER_URL)")
+      .option("-Q, --queue <name>", "the queue the messages came from (default: the app's default queue)");
+  queueOf(deadLetters.command("list").description("print the oldest dead letters: time, id, task, code and reason"))
+    .option("--limit <n>", "at most this many", integer(1), 20)
+    .option("--json", "print a JSON array", false)
+    .action(async (options) => {
+      process.exitCode = await runDeadLettersList(options);
+    });
+  queueOf(deadLetters.command("redrive").description("put dead letters back on their queue, as received, oldest first"))
+    .option("--limit <n>", "at most this many (default: all)", integer(1))
+    .action(async (options) => {
+      process.exitCode = await runDeadLettersRedrive(options);
+    });
+  queueOf(deadLetters.command("purge").description("delete every dead letter of the queue (asks first)"))
+    .option("--force", "do not ask; required when standard input is not a terminal", false)
+    .action(async (options) => {
+      process.exitCode = await runDeadLettersPurge(options);
+    });
 
   program
     .command("demo")

@@ -2,6 +2,7 @@
 // connection, opened, and the client's own confirm publisher, released together.
 import { leaseAmqpConnection, type AmqpConnection, type AmqpConnectionOptions } from "./amqp.ts";
 import { ConfirmPublisher } from "./amqp-publisher.ts";
+import type { ConnectOptions } from "../util/wait.ts";
 
 export interface AmqpSession {
   readonly connection: AmqpConnection;
@@ -13,12 +14,13 @@ export interface AmqpSession {
 
 /**
  * Leases and opens the connection for `url`; when opening fails the lease is released, so a failed
- * connect() leaves no half-held connection behind. Example: `const s = await openAmqpSession(url, opts)`.
+ * connect() leaves no half-held connection behind (nor a reconnect loop: the connection closes with its
+ * last holder). `wait` bounds the wait (see AmqpConnection.open). Example: `const s = await openAmqpSession(url, opts)`.
  */
-export async function openAmqpSession(url: string, options: AmqpConnectionOptions): Promise<AmqpSession> {
+export async function openAmqpSession(url: string, options: AmqpConnectionOptions, wait: ConnectOptions = {}): Promise<AmqpSession> {
   const lease = leaseAmqpConnection(url, options);
   try {
-    await lease.connection.open();
+    await lease.connection.open(wait);
   } catch (error) {
     await lease.release();
     throw error;

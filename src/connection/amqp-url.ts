@@ -22,6 +22,15 @@ export interface AmqpUrl {
   tlsOptions: TlsOptions;
 }
 
+/** A certificate or key file named in the URL; unreadable, it is a configuration error (never retried). */
+const readTlsFile = (url: string, key: string, path: string): Buffer => {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${maskUrl(url)}: cannot read ${key} "${path}": ${(error as Error).message}`);
+  }
+};
+
 const num = (url: string, key: string, value: string): number => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${maskUrl(url)}: query option ${key}=${value} is not a non-negative number`);
@@ -75,15 +84,15 @@ export function parseAmqpUrl(url: string): AmqpUrl {
         break;
       case "cafile":
       case "ssl_ca_certs":
-        result.tlsOptions.ca = readFileSync(value);
+        result.tlsOptions.ca = readTlsFile(url, key, value);
         break;
       case "certfile":
       case "ssl_certfile":
-        result.tlsOptions.cert = readFileSync(value);
+        result.tlsOptions.cert = readTlsFile(url, key, value);
         break;
       case "keyfile":
       case "ssl_keyfile":
-        result.tlsOptions.key = readFileSync(value);
+        result.tlsOptions.key = readTlsFile(url, key, value);
         break;
       case "ssl_cert_reqs":
       case "verify":

@@ -1,10 +1,13 @@
 // One AMQP connection per URL and process: parses Celery-style amqp:// and amqps:// URLs, connects with
-// a timeout, reconnects with capped exponential backoff and re-runs every registered setup step (topology,
+// a timeout, reconnects with capped exponential backoff (a bounded number of attempts; none after a
+// refusal that will not heal, see failure.ts) and re-runs every registered setup step (topology,
 // consumers) on each new connection. Brokers and the rpc backend lease it and open their own channels.
 import { connect as amqpConnect, type ChannelModel, type Options, type SocketOptions } from "amqplib";
-import { ConfigError, ConnectionError } from "../util/errors.ts";
+import { ConnectionError } from "../util/errors.ts";
 import { maskUrl } from "../util/url.ts";
+import type { ConnectOptions } from "../util/wait.ts";
 import { parseAmqpUrl } from "./amqp-url.ts";
+import { amqpRefusal } from "./failure.ts";
 import { SharedResources } from "../util/shared-lease.ts";
 
 export { parseAmqpUrl, type AmqpUrl } from "./amqp-url.ts";
@@ -13,7 +16,7 @@ export interface AmqpConnectionOptions {
   /** Seconds; 0 turns heartbeats off and leaves dead-peer detection to TCP keepalive. */
   heartbeatSeconds: number;
   connectionTimeoutMs: number;
-  /** Reconnect attempts in a row before giving up; Infinity retries forever. */
+  /** Failed attempts in a row, after the first, before giving up; Infinity retries forever. */
   maxRetries: number;
   log: (level: "info" | "warn" | "error", message: string) => void;
   /** Backoff between attempts: initialMs doubling up to maxMs. Defaults 250 and 30000. */
@@ -41,6 +44,8 @@ export class AmqpConnection {
   private failure: Error | null = null;
   private sleepTimer: NodeJS.Timeout | null = null;
   private wakeSleep: (() => void) | null = null;
+  private lastError = "";
+  private readonly failureListeners = new Set<(error: ConnectionError) => void>();
   /** Increments on each successful connection; lets callers tell a stale channel from a live one. */
   generation = 0;
 
@@ -53,13 +58,24 @@ export class AmqpConnection {
     return this.model !== null;
   }
 
-  /** Connects (retrying up to maxRetries); resolves once connected and every setup step has run. */
-  async open(): Promise<void> {
+  /**
+   * Connects (retrying up to maxRetries in the background); resolves once connected and every setup
+   * step has run, rejects at once on a permanent refusal, after `wait.timeoutMs` (default
+   * connectionTimeoutMs; Infinity: as long as the retries last) or when `wait.signal` aborts.
+   */
+  async open(wait: ConnectOptions = {}): Promise<void> {
     this.closing = false;
     this.failure = null;
     if (this.model) return;
     this.connecting ??= this.connectLoop();
-    await this.connecting;
+    this.connecting.catch(() => undefined); // the waiters below hear of a failure
+    await this.ready(wait.timeoutMs, wait.signal);
+  }
+
+  /** `listener` hears when the connection is lost for good (see AmqpConnection.open). Returns a remover. */
+  onFailure(listener: (error: ConnectionError) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   /** Registers a step to run now (when connected) and after every reconnection. Returns a remover. */
@@ -69,26 +85,34 @@ export class AmqpConnection {
     return () => this.steps.delete(step);
   }
 
-  /** The live connection, waiting up to connectionTimeoutMs for a reconnection in progress. */
-  ready(timeoutMs = this.options.connectionTimeoutMs): Promise<ChannelModel> {
+  /** The live connection, waiting up to `timeoutMs` (Infinity: no limit) for a (re)connection in progress. */
+  ready(timeoutMs = this.options.connectionTimeoutMs, signal?: AbortSignal): Promise<ChannelModel> {
     if (this.model) return Promise.resolve(this.model);
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new ConnectionError(`connection to ${maskUrl(this.url)} is closed`));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        signal?.removeEventListener("abort", onAbort);
+      };
       const waiter = {
         resolve: (m: ChannelModel) => {
-          clearTimeout(timer);
+          done();
           resolve(m);
         },
         reject: (e: Error) => {
-          clearTimeout(timer);
+          done();
           reject(e);
         },
       };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new ConnectionError(`no connection to ${maskUrl(this.url)} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const onAbort = (): void => waiter.reject(signal?.reason);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => waiter.reject(new ConnectionError(`no connection to ${maskUrl(this.url)} within ${timeoutMs} ms (brokerConnectionTimeout)${this.lastError ? `: ${this.lastError}` : ""}`)), timeoutMs);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.add(waiter);
     });
   }
@@ -104,7 +128,7 @@ export class AmqpConnection {
     await this.connecting?.catch(() => undefined);
   }
 
-  private connectArgs(): { target: Options.Connect; socket: SocketOptions } {
+  private connectArgs(): { target: Options.Connect; socket: SocketOptions; vhost: string } {
     const parsed = parseAmqpUrl(this.url);
     const heartbeat = parsed.heartbeatSeconds ?? this.options.heartbeatSeconds;
     const target: Options.Connect = {
@@ -127,17 +151,18 @@ export class AmqpConnection {
       keepAliveDelay: 30_000,
       clientProperties: { connection_name: this.options.connectionName ?? `celeriac pid ${process.pid}` },
     };
-    return { target, socket };
+    return { target, socket, vhost: parsed.vhost };
   }
 
   private async connectLoop(): Promise<void> {
     const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
     let attempt = 0;
     try {
+      // Outside the retry: an unreadable certificate file or a bad query option will not heal.
+      const { target, socket, vhost } = this.connectArgs();
       while (!this.closing) {
         let model: ChannelModel | null = null;
         try {
-          const { target, socket } = this.connectArgs();
           model = await amqpConnect(target, socket);
           this.watch(model);
           for (const step of this.steps) await step(model);
@@ -152,15 +177,18 @@ export class AmqpConnection {
           this.waiters.clear();
           return;
         } catch (error) {
-          if (error instanceof ConfigError) throw error;
           if (model) await model.close().catch(() => undefined);
+          const refusal = amqpRefusal(error, maskUrl(this.url), vhost);
+          if (refusal) throw refusal;
           attempt++;
           const reason = error instanceof Error ? error.message : String(error);
-          if (attempt > this.options.maxRetries) {
-            throw new ConnectionError(`cannot connect to ${maskUrl(this.url)} after ${attempt} attempt(s): ${reason}`, { cause: error });
+          this.lastError = reason;
+          const max = this.options.maxRetries;
+          if (attempt > max) {
+            throw new ConnectionError(`cannot connect to ${maskUrl(this.url)} after ${attempt} attempt(s) (brokerConnectionMaxRetries): ${reason}`, { cause: error });
           }
           const wait = backoffDelay(attempt, initialMs, maxMs);
-          this.options.log("warn", `cannot connect to ${maskUrl(this.url)} (attempt ${attempt}): ${reason}; retrying in ${wait} ms`);
+          this.options.log("warn", `cannot connect to ${maskUrl(this.url)} (attempt ${attempt}${Number.isFinite(max) ? ` of ${max + 1}` : ""}): ${reason}; retrying in ${wait} ms`);
           await new Promise<void>((resolve) => {
             this.wakeSleep = resolve;
             this.sleepTimer = setTimeout(resolve, wait);
@@ -171,6 +199,8 @@ export class AmqpConnection {
       this.failure = error instanceof Error ? error : new ConnectionError(String(error));
       this.options.log("error", this.failure.message);
       this.rejectWaiters(this.failure);
+      const lost = this.failure instanceof ConnectionError ? this.failure : new ConnectionError(this.failure.message, { cause: this.failure });
+      for (const listener of this.failureListeners) listener(lost);
       throw this.failure;
     } finally {
       this.connecting = null;

@@ -1,7 +1,7 @@
 // One shared Redis subscriber connection per server and process, multiplexing every channel the result
 // backend (celery-task-meta-<id>) and the broker's control listener (pidbox) wait on.
 import type { Redis } from "ioredis";
-import { type RedisConnectOptions, type RedisTarget, closeClient, createRedisClient, serverKey, whenReady } from "./redis.ts";
+import { type RedisConnectOptions, type RedisTarget, closeClient, createRedisClient, failureOf, serverKey, whenReady } from "./redis.ts";
 
 export type ChannelHandler = (message: string, channel: string) => void;
 
@@ -82,8 +82,12 @@ const hubs = new Map<string, SubscriberHub>();
 export function leaseSubscriberHub(target: RedisTarget, options: RedisConnectOptions): SubscriberHub {
   const key = serverKey(target);
   let hub = hubs.get(key);
-  if (!hub) {
-    hub = new SubscriberHub(target, options, () => hubs.delete(key));
+  // A hub whose connection ended for good stays with its holders; a new holder gets a fresh one.
+  if (!hub || failureOf(hub.client)) {
+    const created: SubscriberHub = new SubscriberHub(target, options, () => {
+      if (hubs.get(key) === created) hubs.delete(key);
+    });
+    hub = created;
     hubs.set(key, hub);
   }
   hub.retain();

@@ -20,6 +20,7 @@ import { parseJson } from "./json.ts";
 import { reprArgs, reprKwargs } from "./pyrepr.ts";
 import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../util/errors.ts";
+import { setOwn } from "./guards.ts";
 
 export const COMPACT_FRESH = "\x01";
 export const COMPACT_REDELIVERED = "\x02";
@@ -70,7 +71,7 @@ export function toCompact(wire: WireMessage, deliveryTag: string): string {
   for (const [key, value] of Object.entries(wire.headers)) {
     if (key === "id" || key === "task" || DISPLAY_HEADERS.has(key) || isDefaultHeader(key, value, id)) continue;
     if ((key === "argsrepr" || key === "kwargsrepr") && defaults?.[key] === value) continue;
-    headers[key] = value;
+    setOwn(headers, key, value);
   }
   const p = wire.properties;
   const options: Record<string, unknown> = {};

@@ -3,6 +3,7 @@
 import { type WireMessage, type WireProperties, storedBodyWire } from "./message.ts";
 import { isUtf8 } from "node:buffer";
 import { ProtocolError } from "../util/errors.ts";
+import { setOwn } from "./guards.ts";
 
 export interface KombuEnvelopeOptions {
   queue: string;
@@ -42,7 +43,8 @@ export function toKombuEnvelope(wire: WireMessage, options: KombuEnvelopeOptions
   const headers: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(wire.headers)) {
     if (!full && isDefaultHeader(key, value, id)) continue;
-    headers[key] = value;
+    // setOwn: a "__proto__" header or property read from a peer's message must travel on, not vanish.
+    setOwn(headers, key, value);
   }
   const p = wire.properties;
   const properties: Record<string, unknown> = {};
@@ -50,7 +52,7 @@ export function toKombuEnvelope(wire: WireMessage, options: KombuEnvelopeOptions
   if (p.replyTo) properties["reply_to"] = p.replyTo;
   if (full && p.deliveryMode !== undefined) properties["delivery_mode"] = p.deliveryMode;
   if (p.expiration !== undefined) properties["expiration"] = p.expiration;
-  if (p.extra) for (const [key, value] of Object.entries(p.extra)) if (!OWN_PROPERTIES.has(key)) properties[key] = value;
+  if (p.extra) for (const [key, value] of Object.entries(p.extra)) if (!OWN_PROPERTIES.has(key)) setOwn(properties, key, value);
   properties["delivery_info"] = { exchange: options.exchange ?? "", routing_key: options.queue };
   if (full || p.priority) properties["priority"] = p.priority ?? 0;
   const bytes = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
@@ -157,7 +159,7 @@ export function fromKombuEnvelope(raw: string): DecodedEnvelope {
   for (const key in props) {
     if (OWN_PROPERTIES.has(key) || !Object.hasOwn(props, key)) continue;
     extra ??= {};
-    extra[key] = props[key];
+    setOwn(extra, key, props[key]);
   }
   if (extra) properties.extra = extra;
   const rawType = parsed["content-type"];

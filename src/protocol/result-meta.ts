@@ -132,6 +132,17 @@ export function errorInfoFrom(error: unknown): TaskErrorInfo {
 }
 
 /**
+ * The failure Celery stores when a result cannot be serialized (kombu's EncodeError, which the
+ * backend's encode raises), or null when `error` is no such encoding failure.
+ *
+ * @example encodeFailureFrom(new ProtocolError("ENCODE_ERROR", "cannot encode as JSON: …"))?.type // "EncodeError"
+ */
+export function encodeFailureFrom(error: unknown): TaskErrorInfo | null {
+  if (!(error instanceof ProtocolError && error.code === "ENCODE_ERROR")) return null;
+  return { ...errorInfoFrom(error), type: "EncodeError", module: "kombu.exceptions" };
+}
+
+/**
  * The error's stack (followed by up to 4 `cause` stacks), at most 16 KiB; null for thrown non-errors.
  *
  * @example tracebackFrom(new Error("boom")) // "Error: boom\n    at ..."

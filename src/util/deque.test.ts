@@ -24,3 +24,13 @@ test("deque unshift puts an item back at the front", () => {
   assert.equal(q.clear(), 1);
   assert.equal(q.length, 0);
 });
+
+test("deque peek reads the front items without removing them, across wrap-around", () => {
+  const q = new Deque<number>();
+  for (let i = 0; i < 14; i++) q.push(i);
+  for (let i = 0; i < 10; i++) q.shift();
+  for (let i = 14; i < 20; i++) q.push(i);
+  assert.deepEqual(q.peek(3), [10, 11, 12]);
+  assert.deepEqual(q.peek(100), [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  assert.equal(q.length, 10);
+});

@@ -31,6 +31,13 @@ export class Deque<T> {
     return item;
   }
 
+  /** The first `limit` items, front first, left in place. */
+  peek(limit: number): T[] {
+    const out: T[] = [];
+    for (let i = 0; i < Math.min(limit, this.count); i++) out.push(this.items[(this.head + i) % this.items.length] as T);
+    return out;
+  }
+
   clear(): number {
     const removed = this.count;
     this.items = new Array(16);

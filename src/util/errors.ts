@@ -32,10 +32,32 @@ export class ConfigError extends CeleriacError {
   }
 }
 
-/** A broker or backend could not be reached or dropped the connection. */
+/**
+ * A broker or backend could not be reached or dropped the connection (code CONNECTION_ERROR): transient
+ * failures, retried with backoff up to brokerConnectionMaxRetries attempts, each wait bounded.
+ */
 export class ConnectionError extends CeleriacError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("CONNECTION_ERROR", message, options);
+  constructor(message: string, options?: { cause?: unknown }, code = "CONNECTION_ERROR") {
+    super(code, message, options);
+  }
+}
+
+/** Why a server refused a connection for good: what must change before a retry can succeed. */
+export type RefusalReason = "auth" | "permission" | "vhost" | "db" | "maxclients" | "tls" | "denied";
+
+/**
+ * The server refused the connection for a reason that retrying will not heal (code
+ * CONNECTION_REFUSED_PERMANENTLY): credentials, permissions, an unknown vhost or db, a server at its
+ * client limit, a certificate that fails verification. Never retried. Example:
+ * `if (error instanceof ConnectionRefusedPermanently && error.reason === "auth") rotateSecret()`.
+ */
+export class ConnectionRefusedPermanently extends ConnectionError {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options, "CONNECTION_REFUSED_PERMANENTLY");
   }
 }
 

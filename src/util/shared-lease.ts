@@ -10,12 +10,16 @@ export interface Lease<T> {
 export class SharedResources<T> {
   private readonly entries = new Map<string, { resource: T; holders: number }>();
 
-  constructor(private readonly close: (resource: T) => Promise<void>) {}
+  /** `usable`: false for a resource that is dead for good (its holders keep it until they release it). */
+  constructor(
+    private readonly close: (resource: T) => Promise<void>,
+    private readonly usable: (resource: T) => boolean = () => true,
+  ) {}
 
-  /** Lease the resource for `key`, creating it with `make` if nobody holds one. */
+  /** Lease the resource for `key`, creating it with `make` if nobody holds a usable one. */
   lease(key: string, make: () => T): Lease<T> {
     let entry = this.entries.get(key);
-    if (!entry) {
+    if (!entry || !this.usable(entry.resource)) {
       entry = { resource: make(), holders: 0 };
       this.entries.set(key, entry);
     }

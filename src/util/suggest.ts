@@ -20,13 +20,20 @@ export function nearest(name: string, known: readonly string[]): string | null {
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const candidate of known) {
+    // The distance is at least the difference in length: a candidate too far by length alone is never
+    // close, and skipping it keeps a huge name (a hostile message's task) from costing length x length.
+    if (Math.abs(name.length - candidate.length) > closeEnough(candidate)) continue;
     const distance = editDistance(name, candidate);
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best !== null && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
+  return best !== null && bestDistance <= closeEnough(best) ? best : null;
+}
+
+function closeEnough(candidate: string): number {
+  return Math.max(2, Math.floor(candidate.length / 3));
 }
 
 /** ` (did you mean "x"?)` or an empty string. */

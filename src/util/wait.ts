@@ -54,3 +54,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** How long a connect() waits for its server. Example: `await broker.connect({ timeoutMs: Infinity, signal })`. */
+export interface ConnectOptions {
+  /**
+   * Milliseconds to wait; Infinity waits as long as the connection retries last (brokerConnectionMaxRetries).
+   * Default: the client's connection timeout (brokerConnectionTimeout).
+   */
+  timeoutMs?: number;
+  /** Stops waiting at once, rejecting with the signal's reason (a worker stopped while its broker is down). */
+  signal?: AbortSignal;
+}

@@ -1,19 +1,18 @@
 // The worker's path from one delivery to its settled outcome, top to bottom: decode, resolve the
 // task, discard revoked or expired ones, wait for the eta and the rate limit, take a pool slot,
-// acknowledge early unless acksLate, run, settle. Bad input is rejected with a reason; a message never
-// crashes the worker.
+// acknowledge early unless acksLate, run, settle. Bad input is rejected with a reason (and dead-lettered);
+// a message never crashes the worker.
 import type { App } from "../app/app.ts";
 import { invokeTask } from "../app/invoke.ts";
 import type { AnyTask } from "../app/task.ts";
 import type { Delivery } from "../broker/broker.ts";
 import { decodeTaskMessage } from "../protocol/celery-v2.ts";
 import type { TaskMessage } from "../protocol/message.ts";
-import { CeleriacError } from "../util/errors.ts";
 import type { EtaScheduler } from "./eta.ts";
 import type { AsyncPool } from "./pool/async-pool.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { RevokedSet } from "./revoked.ts";
-import { ignoresResult, settle, settleRevoked, type SettleContext, type Settling } from "./settle.ts";
+import { ignoresResult, settle, settleRevoked, settleUnrunnable, type SettleContext, type Settling } from "./settle.ts";
 
 export interface PipelineParts {
   app: App;
@@ -28,6 +27,8 @@ export interface PipelineParts {
   forceStop: AbortSignal;
   /** Acknowledge a delivery without waiting for it (acks early); a failure is reported, not thrown. */
   ackEarly(delivery: Delivery): void;
+  /** Forget a stale delivery that was not started: not acked, not rejected; counted per loss. */
+  dropStale(delivery: Delivery): void;
 }
 
 /**
@@ -41,16 +42,14 @@ export function handleDelivery(parts: PipelineParts, delivery: Delivery): Promis
   try {
     message = decodeTaskMessage(delivery.message, { accept: app.config.acceptContent, maxBytes: app.config.messageMaxBytes });
   } catch (error) {
-    const id = typeof delivery.message.headers["id"] === "string" ? delivery.message.headers["id"] : null;
-    const name = typeof delivery.message.headers["task"] === "string" ? delivery.message.headers["task"] : null;
-    return reject(parts, delivery, id, name, error);
+    return settleUnrunnable(parts.settleContext, delivery, null, error);
   }
 
   let task: AnyTask;
   try {
     task = app.getTask(message.task);
   } catch (error) {
-    return reject(parts, delivery, message.id, message.task, error);
+    return settleUnrunnable(parts.settleContext, delivery, message, error);
   }
   parts.settleContext.stats.received++;
   if (app.events.hasListeners("task:received")) {
@@ -88,6 +87,8 @@ async function waitThenRun(parts: PipelineParts, delivery: Delivery, message: Ta
   if (task.options.rateLimit) await parts.rateLimiter.acquire(task, parts.stopping);
   const release = parts.pool.tryAcquire() ?? (await parts.pool.acquire());
   try {
+    // Revoked while it waited for a slot: Celery checks again as a request starts, so do we.
+    if (isDiscarded(parts, message)) return await discard(parts, delivery, message, task);
     await run(parts, delivery, message, task);
   } finally {
     release();
@@ -110,6 +111,12 @@ async function recover(parts: PipelineParts, delivery: Delivery, message: TaskMe
 /** Run the task and settle its outcome: nothing when all of it was synchronous, else a promise. */
 function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> | undefined {
   const { app, settleContext } = parts;
+  // The last moment before it starts (after any wait for an eta, a rate limit or a slot): if its
+  // connection was lost meanwhile, the broker has requeued it and its other copy is the one to run.
+  if (delivery.stale) {
+    parts.dropStale(delivery);
+    return undefined;
+  }
   if (parts.stopping.aborted) throw parts.stopping.reason;
   const acksLate = task.options.acksLate ?? app.config.taskAcksLate;
   // Acks early are not awaited: the broker batches acks, and waiting for the batch would delay every
@@ -133,6 +140,8 @@ function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefine
     defaultTimeLimit: app.config.taskTimeLimit,
     defaultSoftTimeLimit: app.config.taskSoftTimeLimit,
     stopSignal: parts.forceStop,
+    // The worker knows its tasks' stray errors by this (worker/stray-errors.ts).
+    runner: parts,
     updateState: async (state, meta) => {
       await storeState(parts, s, state, meta);
       app.events.emit("task:progress", { id: message.id, name: message.task, state, meta });
@@ -158,15 +167,4 @@ function isDiscarded(parts: PipelineParts, message: TaskMessage): boolean {
 async function discard(parts: PipelineParts, delivery: Delivery, message: TaskMessage, task: AnyTask): Promise<void> {
   const reason = parts.revoked.has(message.id) ? "revoked" : "expired";
   await settleRevoked(parts.settleContext, delivery, message, reason, ignoresResult(parts.app, { message, task }));
-}
-
-/** Reject a message that cannot run (malformed, not allowed, unknown task): logged, counted, dropped or dead-lettered. */
-async function reject(parts: PipelineParts, delivery: Delivery, id: string | null, name: string | null, error: unknown): Promise<void> {
-  const code = error instanceof CeleriacError ? error.code : "MALFORMED_MESSAGE";
-  const reason = error instanceof Error ? error.message : String(error);
-  parts.settleContext.stats.rejected++;
-  parts.app.events.emit("task:rejected", { id, name, code, reason, requeued: false });
-  await delivery.reject({ requeue: false }).catch((rejectError: unknown) => {
-    parts.app.events.emit("worker:error", { message: "could not reject a message", error: rejectError });
-  });
 }

@@ -10,6 +10,8 @@ import type { ResultBackend } from "../backend/backend.ts";
 import { encodeTaskMessage } from "../protocol/celery-v2.ts";
 import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
 import type { ResultRecord, TaskErrorInfo } from "../protocol/result.ts";
+import { encodeFailureFrom, tracebackFrom } from "../protocol/result-meta.ts";
+import { CeleriacError } from "../util/errors.ts";
 
 export interface SettleContext {
   app: App;
@@ -47,9 +49,23 @@ export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promi
   if (outcome.kind === "success" && !hasFollowUps(s.message)) {
     const storing = store(ctx, s, { state: "SUCCESS", value: outcome.value, children: [] });
     if (!storing) return succeeded(ctx, s, outcome.runtimeMs);
-    return storing.then(() => succeeded(ctx, s, outcome.runtimeMs));
+    return storing.then(
+      () => succeeded(ctx, s, outcome.runtimeMs),
+      (error: unknown) => failUnencodable(ctx, s, outcome.runtimeMs, error),
+    );
   }
   return settleAsync(ctx, s, outcome);
+}
+
+/**
+ * A result or follow-up message that cannot be serialized (a circular object, a Map) fails the task
+ * with kombu's EncodeError, as Celery's tracer does: stored, counted and reported once, never retried.
+ * Any other error propagates.
+ */
+function failUnencodable(ctx: SettleContext, s: Settling, runtimeMs: number, error: unknown): Promise<void> {
+  const failure = encodeFailureFrom(error);
+  if (!failure) return Promise.reject(error);
+  return settleAsync(ctx, s, { kind: "failure", error: failure, traceback: tracebackFrom(error), timedOut: false, runtimeMs, thrown: error });
 }
 
 function succeeded(ctx: SettleContext, s: Settling, runtimeMs: number): Promise<void> | undefined {
@@ -64,8 +80,12 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
   const base = { id: message.id, name: message.task };
   switch (outcome.kind) {
     case "success": {
-      const children = await sendFollowUps(ctx, message, outcome.value);
-      await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      try {
+        const children = await sendFollowUps(ctx, message, outcome.value);
+        await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
+      } catch (error) {
+        return failUnencodable(ctx, s, outcome.runtimeMs, error);
+      }
       return succeeded(ctx, s, outcome.runtimeMs);
     }
     case "retry": {
@@ -89,7 +109,7 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
     case "reject":
       ctx.stats.rejected++;
       ctx.app.events.emit("task:rejected", { id: message.id, name: message.task, code: "TASK_REJECTED", reason: outcome.reason, requeued: outcome.requeue });
-      if (!s.acked) await s.delivery.reject({ requeue: outcome.requeue });
+      if (!s.acked) await s.delivery.reject({ requeue: outcome.requeue, reason: { code: "TASK_REJECTED", message: outcome.reason } });
       return;
     case "ignore":
       return finish(s);
@@ -100,11 +120,55 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
 export async function settleRevoked(ctx: SettleContext, delivery: Delivery, message: TaskMessage, reason: string, ignoreResult: boolean): Promise<void> {
   const error: TaskErrorInfo = { type: "TaskRevokedError", message: reason, module: "celery.exceptions" };
   if (ctx.backend && !ignoreResult) {
-    await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId });
+    await ctx.backend.store({ taskId: message.id, state: "REVOKED", value: null, error, traceback: null, children: [], dateDone: new Date(), parentId: message.parentId, groupId: message.groupId, replyTo: message.replyTo });
   }
   ctx.stats.revoked++;
   ctx.app.events.emit("task:revoked", { id: message.id, name: message.task, reason });
   await delivery.ack();
+}
+
+/**
+ * Settle a message that cannot run (malformed, refused, too large, unknown task): counted, reported as
+ * `task:rejected`, stored as FAILURE when its id can be read and results are on (as Celery's
+ * on_unknown_task stores NotRegistered, so the caller learns it), and moved to the dead letters with
+ * its reason. `message` is null when it did not decode. Never rejects.
+ */
+export async function settleUnrunnable(ctx: SettleContext, delivery: Delivery, message: TaskMessage | null, error: unknown): Promise<void> {
+  const code = error instanceof CeleriacError ? error.code : "MALFORMED_MESSAGE";
+  const reason = error instanceof Error ? error.message : String(error);
+  const { headers, properties } = delivery.message;
+  const id = message?.id ?? (typeof headers["id"] === "string" ? headers["id"] : null);
+  const name = message?.task ?? (typeof headers["task"] === "string" ? headers["task"] : null);
+  ctx.stats.rejected++;
+  ctx.app.events.emit("task:rejected", { id, name, code, reason, requeued: false });
+  const ignoreResult = (message ? message.ignoreResult : headers["ignore_result"] === true) || ctx.app.config.taskIgnoreResult;
+  if (id !== null && ctx.backend && !ignoreResult) {
+    const failure: ResultRecord = {
+      taskId: id,
+      state: "FAILURE",
+      value: null,
+      error: unrunnableError(code, name, reason),
+      traceback: null,
+      children: [],
+      dateDone: new Date(),
+      parentId: message?.parentId ?? null,
+      groupId: message?.groupId ?? null,
+      replyTo: message?.replyTo ?? properties.replyTo ?? null,
+    };
+    await ctx.backend.store(failure).catch((storeError: unknown) => {
+      ctx.app.events.emit("worker:error", { message: `could not store the failure of rejected task ${name ?? "?"}[${id}]`, error: storeError });
+    });
+  }
+  await delivery.reject({ requeue: false, reason: { code, message: reason } }).catch((rejectError: unknown) => {
+    ctx.app.events.emit("worker:error", { message: `could not dead-letter message ${id ?? "(no id)"}; the broker keeps it for redelivery`, error: rejectError });
+  });
+}
+
+/** What Celery's worker would report: NotRegistered (task name as its argument), ContentDisallowed, else InvalidTaskError. */
+function unrunnableError(code: string, name: string | null, reason: string): TaskErrorInfo {
+  if (code === "NOT_REGISTERED") return { type: "NotRegistered", message: name ?? reason, module: "celery.exceptions" };
+  if (code === "CONTENT_TYPE_NOT_ALLOWED") return { type: "ContentDisallowed", message: reason, module: "kombu.exceptions" };
+  return { type: "InvalidTaskError", message: reason, module: "celery.exceptions" };
 }
 
 /** Whether results are off for this message (the message's flag, else the task's option, else the app's). */

@@ -1,42 +1,9 @@
 // The worker on the embedded broker: every behaviour of the async worker, end to end in one process.
-import { afterEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createApp, type App, type AppOptions } from "../app/app.ts";
 import { TaskFailedError } from "../app/errors.ts";
-import type { CeleriacEvents } from "../app/events.ts";
 import type { MemoryBroker } from "../broker/memory/memory-broker.ts";
-import { createWorker, type Worker, type WorkerOptions } from "./worker.ts";
-
-const running: { app: App; worker: Worker }[] = [];
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function setup(config: AppOptions = {}, workerOptions: WorkerOptions = {}) {
-  const app = createApp({ readEnv: false, ...config });
-  const worker = createWorker(app, { shutdownTimeout: 2, ...workerOptions });
-  running.push({ app, worker });
-  return { app, worker };
-}
-
-function record<E extends keyof CeleriacEvents>(app: App, event: E): CeleriacEvents[E][] {
-  const seen: CeleriacEvents[E][] = [];
-  app.events.on(event, (e) => seen.push(e));
-  return seen;
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-afterEach(async () => {
-  for (const { app, worker } of running.splice(0)) {
-    await worker.stop();
-    await app.close();
-  }
-});
+import { addWorker, eventually, record, setup, sleep } from "./worker.test-helper.ts";
 
 describe("worker on the embedded broker", () => {
   test("runs tasks and stores results; never more at once than its concurrency", async () => {
@@ -366,8 +333,7 @@ describe("worker on the embedded broker", () => {
 
   test("stats count this worker's own deliveries, even with two workers on one app", async () => {
     const { app, worker } = setup();
-    const other = createWorker(app, { queues: ["other"], shutdownTimeout: 2 });
-    running.push({ app, worker: other });
+    const other = addWorker(app, { queues: ["other"] });
     const add = app.task("t.add", (x: number, y: number) => x + y);
     app.task("t.boom", () => {
       throw new Error("boom");
@@ -377,8 +343,8 @@ describe("worker on the embedded broker", () => {
     await (await add.delay(1, 2)).get({ timeout: 5 });
     await assert.rejects((await app.sendTask("t.boom")).get({ timeout: 5 }), TaskFailedError);
     await (await add.applyAsync([3, 4], { queue: "other" })).get({ timeout: 5 });
-    assert.deepEqual(worker.stats, { received: 2, succeeded: 1, failed: 1, retried: 0, rejected: 0, revoked: 0 });
-    assert.deepEqual(other.stats, { received: 1, succeeded: 1, failed: 0, retried: 0, rejected: 0, revoked: 0 });
+    assert.deepEqual(worker.stats, { received: 2, succeeded: 1, failed: 1, retried: 0, rejected: 0, revoked: 0, strayErrors: 0 });
+    assert.deepEqual(other.stats, { received: 1, succeeded: 1, failed: 0, retried: 0, rejected: 0, revoked: 0, strayErrors: 0 });
   });
 
   test("stop lets running tasks finish and gives every unstarted message back", async () => {

@@ -3,13 +3,16 @@
 // take no more work, give back every message not started, let running tasks finish within the timeout.
 import { setMaxListeners } from "node:events";
 import type { App } from "../app/app.ts";
-import type { Consumer, Delivery } from "../broker/broker.ts";
+import type { Consumer, Delivery, RejectOptions } from "../broker/broker.ts";
 import { EtaScheduler } from "./eta.ts";
 import { handleDelivery, type PipelineParts } from "./pipeline.ts";
+import { LossAccounting, type LossGroup, type LostOutcome } from "./lost-deliveries.ts";
 import { AsyncPool } from "./pool/async-pool.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
 import type { WorkerCounters } from "./settle.ts";
+import { checkStrayErrorLimit, DEFAULT_STRAY_ERROR_LIMIT, guardAgainstStrayErrors, type StrayErrorLimit } from "./stray-errors.ts";
+import { CeleriacError } from "../util/errors.ts";
 
 export interface WorkerOptions {
   /** Queues to consume. Default: the app's taskDefaultQueue. */
@@ -22,10 +25,18 @@ export interface WorkerOptions {
   hostname?: string;
   /** Seconds to wait for running tasks on stop. Default: the app's workerShutdownTimeout. */
   shutdownTimeout?: number;
+  /**
+   * Catch errors that escape tasks (unhandled rejections, throws in timers) in process-wide handlers
+   * instead of letting Node exit the process; see worker/stray-errors.ts. Default true; false leaves
+   * them to Node (or to your own handlers).
+   */
+  isolateTasks?: boolean;
+  /** Stop gracefully when more than `count` errors escape outside any running task within `seconds`. Default 10 in 60 s. */
+  strayErrorLimit?: StrayErrorLimit;
 }
 
-/** What a worker has counted since it was created: its own deliveries only. */
-export type WorkerStats = WorkerCounters;
+/** What a worker has counted since it was created: its own deliveries, and errors that escaped its tasks. */
+export type WorkerStats = WorkerCounters & { strayErrors: number };
 
 export type WorkerState = "idle" | "starting" | "running" | "stopping" | "stopped";
 
@@ -42,7 +53,7 @@ export class Worker {
   readonly concurrency: number;
   readonly prefetch: number;
   readonly hostname: string;
-  readonly stats: WorkerStats = { received: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, revoked: 0 };
+  readonly stats: WorkerStats = { received: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0, revoked: 0, strayErrors: 0 };
   private state: WorkerState = "idle";
   private consumer: Consumer | null = null;
   private stopControl: (() => Promise<void>) | null = null;
@@ -55,11 +66,22 @@ export class Worker {
     onReject: (requeue) => {
       if (requeue && this.state === "stopping") this.returnedToQueue++;
     },
+    onLost: (delivery, outcome) => this.losses.record(delivery, outcome),
   };
+  private readonly losses = new LossAccounting(this.ledger.unsettled, (counts) => this.app.events.emit("worker:deliveries-lost", { hostname: this.hostname, ...counts }));
   private watchedAck: Promise<void> | null = null;
   private readonly revoked = new RevokedSet();
   private returnedToQueue = 0;
   private stopped: Promise<number> | null = null;
+  private stopIsolating: (() => void) | null = null;
+  private readonly strayErrorLimit: StrayErrorLimit;
+  /** Aborted by stop(): a start still waiting for its broker gives up at once. */
+  private readonly startAbort = new AbortController();
+  private starting: Promise<void> | null = null;
+  private stopWatchingBroker: (() => void) | null = null;
+  private lostWith: Error | null = null;
+  private markStopped: (returned: number) => void = () => {};
+  private readonly finished = new Promise<number>((resolve) => (this.markStopped = resolve));
 
   constructor(
     readonly app: App,
@@ -69,6 +91,7 @@ export class Worker {
     this.concurrency = options.concurrency ?? app.config.workerConcurrency;
     this.prefetch = this.concurrency * (options.prefetchMultiplier ?? app.config.workerPrefetchMultiplier);
     this.hostname = options.hostname ?? app.hostname;
+    this.strayErrorLimit = checkStrayErrorLimit(options.strayErrorLimit ?? DEFAULT_STRAY_ERROR_LIMIT);
     // Every waiting and running task listens to these two signals; there is no leak to warn about.
     setMaxListeners(0, this.stopping.signal, this.forceStop.signal);
   }
@@ -77,12 +100,41 @@ export class Worker {
     return this.state;
   }
 
-  /** Connect and start consuming. Resolves once consuming. */
+  /** Why the worker stopped by itself (its broker connection lost for good), or null. */
+  get failure(): Error | null {
+    return this.lostWith;
+  }
+
+  /**
+   * Connect and start consuming. Resolves once consuming. With brokerConnectionRetryOnStartup (the
+   * default) an unreachable broker is waited for as long as brokerConnectionMaxRetries lasts; a refusal
+   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED.
+   */
   async start(): Promise<void> {
     if (this.state !== "idle") throw new Error(`worker cannot start from state "${this.state}"`);
     this.state = "starting";
-    const broker = await this.app.getBroker();
-    const backend = await this.app.getBackend();
+    this.starting = this.connectAndConsume();
+    try {
+      await this.starting;
+    } catch (error) {
+      if (this.state === "starting") this.state = "stopped";
+      throw error;
+    }
+    this.state = "running";
+    this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
+  }
+
+  /** Resolves once the worker has stopped, by stop() or by itself (see `failure`), with stop()'s count. */
+  untilStopped(): Promise<number> {
+    return this.finished;
+  }
+
+  private async connectAndConsume(): Promise<void> {
+    const signal = this.startAbort.signal;
+    const wait = { signal, ...(this.app.config.brokerConnectionRetryOnStartup ? { timeoutMs: Infinity } : {}) };
+    const broker = await this.app.getBroker(wait);
+    const backend = await this.app.getBackend(wait);
+    signal.throwIfAborted();
     for (const queue of this.queues) await broker.declareQueue(queue);
     if (broker.onControl) {
       this.stopControl = await broker.onControl((message) => {
@@ -100,10 +152,24 @@ export class Worker {
       stopping: this.stopping.signal,
       forceStop: this.forceStop.signal,
       ackEarly: (delivery) => this.ackEarly(delivery),
+      dropStale: (delivery) => {
+        if (delivery instanceof GuardedDelivery) delivery.drop();
+      },
     };
+    if (this.options.isolateTasks !== false) {
+      this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
+    }
     this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
-    this.state = "running";
-    this.app.events.emit("worker:ready", { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency });
+    this.stopWatchingBroker = this.app.events.on("connection:lost", ({ error }) => this.lose(error));
+    signal.throwIfAborted();
+  }
+
+  /** The broker connection is gone for good: nothing more can be received or acknowledged. */
+  private lose(error: Error): void {
+    if (this.lostWith || this.state !== "running") return;
+    this.lostWith = error;
+    this.app.events.emit("worker:error", { message: `stopping: the broker connection is lost for good (${error.message})`, error });
+    void this.stop("broker connection lost");
   }
 
   /**
@@ -127,6 +193,9 @@ export class Worker {
   private async doStop(reason: string): Promise<number> {
     this.state = "stopping";
     this.app.events.emit("worker:stopping", { hostname: this.hostname, reason });
+    this.startAbort.abort(new CeleriacError("WORKER_STOPPED", `the worker was stopped (${reason}) before it started consuming`));
+    await this.starting?.catch(() => {});
+    this.stopWatchingBroker?.();
     await this.consumer?.cancel().catch(() => {});
     this.stopping.abort(new Error(`worker stopping: ${reason}`));
     const timeoutMs = (this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000;
@@ -143,8 +212,10 @@ export class Worker {
       await this.returnUnsettled();
     }
     await this.stopControl?.().catch(() => {});
+    this.stopIsolating?.();
     this.state = "stopped";
     this.app.events.emit("worker:stopped", { hostname: this.hostname, returnedToQueue: this.returnedToQueue });
+    this.markStopped(this.returnedToQueue);
     return this.returnedToQueue;
   }
 
@@ -179,6 +250,8 @@ interface Ledger {
   readonly unsettled: Set<GuardedDelivery>;
   /** A delivery is being rejected (returned to the queue when `requeue`). */
   onReject(requeue: boolean): void;
+  /** A stale delivery (its connection was lost) leaves the ledger. */
+  onLost(delivery: GuardedDelivery, outcome: LostOutcome): void;
 }
 
 const SETTLED_ALREADY = Promise.resolve();
@@ -188,6 +261,8 @@ class GuardedDelivery implements Delivery {
   readonly message: Delivery["message"];
   readonly queue: string;
   readonly redelivered: boolean;
+  /** The loss this delivery was caught in, once seen (lost-deliveries.ts). */
+  loss: LossGroup | null = null;
   private settled = false;
 
   constructor(
@@ -200,19 +275,35 @@ class GuardedDelivery implements Delivery {
     ledger.unsettled.add(this);
   }
 
+  get stale(): boolean {
+    return this.inner.stale;
+  }
+
   ack(): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
-    this.ledger.unsettled.delete(this);
+    this.leave("unacknowledged");
     return this.inner.ack();
   }
 
-  reject(options: { requeue: boolean }): Promise<void> {
+  reject(options: RejectOptions): Promise<void> {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
-    this.ledger.unsettled.delete(this);
+    this.leave("unacknowledged");
     this.ledger.onReject(options.requeue);
     return this.inner.reject(options);
+  }
+
+  /** A stale delivery not started: forgotten, neither acked nor rejected (the broker has it back). */
+  drop(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.leave("dropped");
+  }
+
+  private leave(ifStale: LostOutcome): void {
+    if (this.inner.stale) this.ledger.onLost(this, ifStale);
+    this.ledger.unsettled.delete(this);
   }
 }
 

@@ -8,6 +8,7 @@ import { describeBackendConformance } from "./backend.spec.ts";
 import { RpcBackend } from "../../src/backend/rpc/rpc-backend.ts";
 import { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";
+import { deadLetterQueue } from "../../src/broker/amqp/dead-letters.ts";
 import type { Broker, BrokerOptions } from "../../src/broker/broker.ts";
 
 export const AMQP_URL = process.env["CELERIAC_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672//";
@@ -29,6 +30,7 @@ describeBrokerConformance("amqp", {
   persistent: true,
   cleanup: async (broker: Broker, queue: string) => {
     await (broker as AmqpBroker).deleteQueue(queue);
+    await (broker as AmqpBroker).withAdminChannel((channel) => channel.deleteQueue(deadLetterQueue(queue)));
   },
 });
 

@@ -1,5 +1,6 @@
 // Shared helpers for the Redis tests: a dedicated db on the loopback Redis, broker/backend options that
 // record log lines, and CLIENT LIST counting by connection name.
+import { after, before } from "node:test";
 import { Redis } from "ioredis";
 import type { BrokerOptions } from "../../src/broker/broker.ts";
 import type { BackendOptions } from "../../src/backend/backend.ts";
@@ -58,4 +59,16 @@ export async function ourConnections(admin: Redis): Promise<Record<string, numbe
 
 export function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/** Flushes `admin`'s db before the file's tests and, after them, closes `open` and flushes it again. */
+export function freshDbAround(admin: Redis, open: readonly { close(): Promise<void> }[]): void {
+  before(async () => {
+    await admin.flushdb();
+  });
+  after(async () => {
+    for (const closable of open) await closable.close();
+    await admin.flushdb();
+    await admin.quit();
+  });
 }

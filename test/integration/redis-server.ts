@@ -1,8 +1,11 @@
 // Throw-away redis-server children for the tests that must kill, restart or reconfigure a server (the
 // shared one on 6379 is never touched): a free loopback port, no persistence, stopped by the caller.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export interface RedisChild {
   port: number;
@@ -48,4 +51,33 @@ export async function killRedisServer(server: RedisChild): Promise<void> {
   const exited = once(server.process, "exit");
   server.process.kill("SIGKILL");
   await exited;
+}
+
+export interface TlsRedisChild extends RedisChild {
+  /** The server's self-signed certificate (PEM file), to trust with `ssl_ca_certs`. */
+  cert: string;
+  /** Kills the server and removes the certificate. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A TLS-only `redis-server` (the plain port off) with a self-signed certificate for 127.0.0.1, made with
+ * openssl in a temp dir: a client verifies it only when given `cert` as its CA.
+ */
+export async function startTlsRedisServer(): Promise<TlsRedisChild> {
+  const dir = mkdtempSync(join(tmpdir(), "celeriac-tls-"));
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  const port = await freePort();
+  const server = await startRedisServer(0, ["--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]);
+  return {
+    ...server,
+    port,
+    cert,
+    stop: async () => {
+      await killRedisServer(server);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,44 +1,36 @@
 // rediss:// against a TLS-only throw-away redis-server (Debian's build has TLS): a self-signed
 // certificate made with openssl in a temp dir; broker, backend and a whole app work with
-// ssl_cert_reqs=CERT_NONE and with ssl_ca_certs=<the certificate>, and verification fails clearly
-// without either.
+// ssl_cert_reqs=CERT_NONE and with ssl_ca_certs=<the certificate>, and verification fails at once,
+// named as such (ConnectionRefusedPermanently, reason "tls"), without either.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { createRedisBroker } from "../../src/broker/redis/broker.ts";
 import { createRedisBackend } from "../../src/backend/redis/backend.ts";
-import { ConnectionError, createApp, createWorker } from "../../src/index.ts";
+import { ConnectionRefusedPermanently, createApp, createWorker } from "../../src/index.ts";
 import { eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
 import { backendOptions, brokerOptions, type LogLine } from "./redis-helpers.ts";
-import { freePort, killRedisServer, startRedisServer, type RedisChild } from "./redis-server.ts";
+import { startTlsRedisServer, type TlsRedisChild } from "./redis-server.ts";
 
 describe("rediss:// (TLS)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "celeriac-tls-"));
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
-  let server: RedisChild;
+  let server: TlsRedisChild;
+  let cert = "";
   let port = 0;
   const url = (query: string): string => `rediss://127.0.0.1:${port}/0?${query}`;
 
   before(async () => {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
-    port = await freePort();
-    // TLS only: the plain port is off.
-    server = await startRedisServer(0, ["--tls-port", String(port), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]);
+    server = await startTlsRedisServer();
+    ({ cert, port } = server);
   });
   after(async () => {
-    await killRedisServer(server);
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   });
 
-  for (const [label, query] of [["ssl_cert_reqs=CERT_NONE", "ssl_cert_reqs=CERT_NONE"], ["ssl_ca_certs (verified)", `ssl_ca_certs=${encodeURIComponent(cert)}`]] as const) {
+  // The certificate exists once before() has run: the query is built in the test.
+  for (const [label, query] of [["ssl_cert_reqs=CERT_NONE", () => "ssl_cert_reqs=CERT_NONE"], ["ssl_ca_certs (verified)", () => `ssl_ca_certs=${encodeURIComponent(cert)}`]] as const) {
     test(`broker and backend work over TLS with ${label}`, async () => {
-      const broker = createRedisBroker(url(query), brokerOptions());
-      const backend = createRedisBackend(url(query), backendOptions());
+      const broker = createRedisBroker(url(query()), brokerOptions());
+      const backend = createRedisBackend(url(query()), backendOptions());
       try {
         await broker.connect();
         await backend.connect();
@@ -74,11 +66,20 @@ describe("rediss:// (TLS)", () => {
     }
   });
 
-  test("a self-signed certificate is refused by default, with the reason logged", async () => {
+  test("a self-signed certificate is refused at once, named as a TLS verification failure and logged", async () => {
     const logs: LogLine[] = [];
-    const broker = createRedisBroker(url(""), brokerOptions(logs, { connectionTimeoutMs: 1500, connectionMaxRetries: 2 }));
-    await assert.rejects(broker.connect(), ConnectionError);
-    assert.ok(logs.some((l) => /self[- ]signed certificate/i.test(l.message)), logs.map((l) => l.message).join("\n"));
+    // Retries and a wait that would show if the refusal were treated as "unreachable".
+    const broker = createRedisBroker(url(""), brokerOptions(logs, { connectionTimeoutMs: 60_000, connectionMaxRetries: 100 }));
+    await assert.rejects(broker.connect(), (error: unknown) => {
+      assert.ok(error instanceof ConnectionRefusedPermanently, String(error));
+      assert.equal(error.code, "CONNECTION_REFUSED_PERMANENTLY");
+      assert.equal(error.reason, "tls");
+      assert.match(error.message, new RegExp(`^cannot connect to rediss://127\\.0\\.0\\.1:${port}/0\\?: TLS certificate verification failed: self[- ]signed certificate \\(DEPTH_ZERO_SELF_SIGNED_CERT\\)`));
+      assert.match(error.message, /ssl_ca_certs=<file>/, "the fix is named");
+      return true;
+    });
+    assert.ok(logs.some((l) => l.level === "error" && /self[- ]signed certificate/i.test(l.message)), logs.map((l) => l.message).join("\n"));
+    assert.ok(!logs.some((l) => /reconnect attempt/.test(l.message)), `retried a refusal that will not heal:\n${logs.map((l) => l.message).join("\n")}`);
     await broker.close();
     assert.throws(() => createRedisBroker(url("ssl_cert_reqs=maybe"), brokerOptions()), /ssl_cert_reqs must be CERT_REQUIRED/);
     assert.throws(() => createRedisBroker(url("ssl_ca_certs=/nonexistent/ca.pem"), brokerOptions()), /cannot read ssl_ca_certs "\/nonexistent\/ca.pem"/);

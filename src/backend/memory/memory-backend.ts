@@ -1,12 +1,16 @@
 // The embedded in-process result backend (`memory://`): results live in this process's memory, with
 // waiters woken as soon as a task reaches a ready state. Expiry follows `resultExpiresSeconds`.
+// Records are kept as the Redis backend writes them (Celery's result meta JSON) and read back from it,
+// so a result no real backend could store (a circular object) fails here too, and reads match theirs.
 import { EventEmitter } from "node:events";
 import type { BackendFactory, ResultBackend, WaitOptions } from "../backend.ts";
 import { isReady, type ResultRecord } from "../../protocol/result.ts";
+import { decodeResultMeta, encodeResultMeta } from "../../protocol/result-meta.ts";
+import { parseJson, stringifyJson } from "../../protocol/json.ts";
 import { waitForEvent } from "../../util/wait.ts";
 
 export class MemoryBackend implements ResultBackend {
-  private readonly records = new Map<string, { record: ResultRecord; expiresAt: number }>();
+  private readonly records = new Map<string, { meta: string; expiresAt: number }>();
   private readonly readyEvents = new EventEmitter();
 
   constructor(private readonly resultExpiresSeconds = 86_400) {
@@ -15,10 +19,12 @@ export class MemoryBackend implements ResultBackend {
 
   async connect(): Promise<void> {}
 
+  /** Rejects with ProtocolError ENCODE_ERROR, storing nothing, when the record cannot be serialized. */
   async store(record: ResultRecord): Promise<void> {
     const ttl = this.resultExpiresSeconds > 0 ? this.resultExpiresSeconds * 1000 : Infinity;
-    this.records.set(record.taskId, { record: structuredClone(record), expiresAt: Date.now() + ttl });
-    if (isReady(record.state)) this.readyEvents.emit(record.taskId, structuredClone(record));
+    const meta = stringifyJson(encodeResultMeta(record));
+    this.records.set(record.taskId, { meta, expiresAt: Date.now() + ttl });
+    if (isReady(record.state)) this.readyEvents.emit(record.taskId, decodeResultMeta(parseJson(meta), record.taskId));
   }
 
   async storeMany(records: readonly ResultRecord[]): Promise<void> {
@@ -32,7 +38,7 @@ export class MemoryBackend implements ResultBackend {
       this.records.delete(taskId);
       return null;
     }
-    return structuredClone(entry.record);
+    return decodeResultMeta(parseJson(entry.meta), taskId);
   }
 
   async waitForReady(taskId: string, options: WaitOptions = {}): Promise<ResultRecord> {

@@ -5,9 +5,10 @@ import type { BackendOptions, ResultBackend, WaitOptions } from "../backend.ts";
 import { isReady, type ResultRecord } from "../../protocol/result.ts";
 import { decodeResultMeta, encodeResultMeta } from "../../protocol/result-meta.ts";
 import { parseJson, stringifyJson } from "../../protocol/json.ts";
-import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisConnectOptions, type RedisLease, type RedisTarget, leaseCommandClient, parseRedisUrl, readyOrRelease, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError, TimeoutError } from "../../util/errors.ts";
+import type { ConnectOptions } from "../../util/wait.ts";
 import type { Redis } from "ioredis";
 import { readFileSync } from "node:fs";
 import { RedisScript } from "../../connection/redis-script.ts";
@@ -45,7 +46,8 @@ export class RedisBackend implements ResultBackend {
 
   constructor(url: string, private readonly options: BackendOptions) {
     this.target = parseRedisUrl(url);
-    // BackendOptions has no retry bound: reconnect forever; each operation is bounded by connectionTimeoutMs.
+    // No retry limit: results must outlive any outage (each operation is bounded by connectionTimeoutMs),
+    // and a client shared with the broker then gives up only with the broker's own connections.
     this.connectOptions = { ...options, connectionMaxRetries: Infinity };
   }
 
@@ -54,10 +56,14 @@ export class RedisBackend implements ResultBackend {
     return this.lease.client;
   }
 
-  async connect(): Promise<void> {
-    if (!this.lease) this.lease = leaseCommandClient(this.target, this.connectOptions);
-    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  async connect(wait: ConnectOptions = {}): Promise<void> {
+    const lease = (this.lease ??= leaseCommandClient(this.target, this.connectOptions));
+    await readyOrRelease(lease, wait.timeoutMs ?? this.options.connectionTimeoutMs, `connect to ${this.target.display}`, wait.signal).catch((error: unknown) => {
+      if (this.lease === lease) this.lease = null;
+      throw error;
+    });
   }
+
 
   /**
    * Store one record. Records stored in the same turn of the event loop (a worker finishing a batch of

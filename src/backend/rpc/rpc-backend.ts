@@ -13,7 +13,7 @@ import type { SetupStep } from "../../connection/amqp.ts";
 import { openAmqpSession, type AmqpSession } from "../../connection/amqp-session.ts";
 import type { ConfirmPublisher } from "../../connection/amqp-publisher.ts";
 import { ConfigError, ConnectionError } from "../../util/errors.ts";
-import { waitForEvent } from "../../util/wait.ts";
+import { waitForEvent, type ConnectOptions } from "../../util/wait.ts";
 import { schemeOf } from "../../util/url.ts";
 
 /** Latest states kept for this client; the oldest is dropped beyond this (Celery keeps an LRU too). */
@@ -46,18 +46,23 @@ export class RpcBackend implements ResultBackend {
     if (!options.replyTo) throw new ConfigError("resultBackend rpc:// needs a replyTo queue name (the app's oid)");
   }
 
-  async connect(): Promise<void> {
+  async connect(wait: ConnectOptions = {}): Promise<void> {
     if (this.session) return;
     // These settings apply only when the backend is the connection's first holder; the app opens its
     // broker first, so the broker's heartbeat, retries and connection name normally win.
     const session = await openAmqpSession(this.options.brokerUrl, {
       heartbeatSeconds: 60,
       connectionTimeoutMs: this.options.connectionTimeoutMs,
-      maxRetries: Infinity,
+      maxRetries: this.options.connectionMaxRetries ?? Infinity,
       log: this.options.log,
-    });
+    }, wait);
     this.session = session;
-    this.removeSetup = await session.connection.addSetup(this.listen);
+    try {
+      this.removeSetup = await session.connection.addSetup(this.listen);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   async store(record: ResultRecord): Promise<void> {

@@ -3,7 +3,7 @@
 // reconnect. Channels are fixed whatever the concurrency: declarations, publishing, one per consume()
 // call (consumer.ts), control. Settings come from the app's brokerTransportOptions (transport-options.ts).
 import type { Channel } from "amqplib";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConnectOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { toAmqpProperties } from "../../protocol/amqp-properties.ts";
 import type { SetupStep } from "../../connection/amqp.ts";
@@ -13,6 +13,7 @@ import { bindDelayDestination, declareDelayTopology, delayRoutingKey, entryExcha
 import { ControlSubscription, encodeControl, PIDBOX_EXCHANGE } from "./control.ts";
 import { declareDeadLetter, declareTaskQueue, explainDeclareError } from "./topology.ts";
 import { QueueConsumer } from "./consumer.ts";
+import { AmqpDeadLetters } from "./dead-letters.ts";
 import { parseTransportOptions, type AmqpTransportOptions } from "./transport-options.ts";
 
 export class AmqpBroker implements Broker {
@@ -23,25 +24,35 @@ export class AmqpBroker implements Broker {
   private adminChannel: Channel | null = null;
   private adminOpening: Promise<Channel> | null = null;
   private removeSetup: (() => void) | null = null;
+  private stopWatching: (() => void) | null = null;
   private readonly declared = new Set<string>();
   private readonly delayBound = new Set<string>();
   private delayDeclared = false;
   private readonly consumers = new Set<QueueConsumer>();
   private control: ControlSubscription | null = null;
+  /** Dead letters, published explicitly to `celeriac.dead-letter` (see dead-letters.ts). */
+  readonly deadLetters: AmqpDeadLetters;
 
   constructor(
     private readonly url: string,
     private readonly options: BrokerOptions,
   ) {
     this.transport = parseTransportOptions(options.transportOptions);
-    this.capabilities = { nativeDelay: true, priorities: this.transport.maxPriority !== null, confirms: true, control: true };
+    this.capabilities = { nativeDelay: true, priorities: this.transport.maxPriority !== null, confirms: true, control: true, deadLetters: true };
+    this.deadLetters = new AmqpDeadLetters({
+      admin: () => this.admin(),
+      channel: async () => (await this.requireSession().connection.ready()).createChannel(),
+      publisher: () => this.requireSession().publisher,
+      publish: (queue, message) => this.publish(queue, message),
+      queueType: this.transport.queueType,
+    });
   }
 
   private get delayOptions(): DelayTopologyOptions {
     return { namespace: this.transport.delayNamespace, queueType: this.transport.queueType };
   }
 
-  async connect(): Promise<void> {
+  async connect(wait: ConnectOptions = {}): Promise<void> {
     if (this.session) return;
     const session = await openAmqpSession(this.url, {
       heartbeatSeconds: this.options.heartbeatSeconds,
@@ -49,11 +60,17 @@ export class AmqpBroker implements Broker {
       maxRetries: this.options.connectionMaxRetries,
       log: this.options.log,
       ...(this.transport.connectionName !== null ? { connectionName: this.transport.connectionName } : {}),
-    });
+    }, wait);
     this.session = session;
-    this.removeSetup = await session.connection.addSetup(this.restore);
-    const admin = await this.admin();
-    await declareDeadLetter(admin, this.transport);
+    try {
+      this.removeSetup = await session.connection.addSetup(this.restore);
+      const admin = await this.admin();
+      await declareDeadLetter(admin, this.transport);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    if (this.options.onConnectionLost) this.stopWatching = session.connection.onFailure(this.options.onConnectionLost);
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -90,6 +107,7 @@ export class AmqpBroker implements Broker {
       prefetch: Math.max(1, options.prefetch),
       globalPrefetch: this.transport.queueType === "classic",
       log: this.options.log,
+      bury: (queue, message, reason) => this.deadLetters.bury(queue, message, reason),
     });
     this.consumers.add(consumer);
     try {
@@ -172,6 +190,7 @@ export class AmqpBroker implements Broker {
     if (!session) return;
     this.session = null;
     this.removeSetup?.();
+    this.stopWatching?.();
     for (const consumer of this.consumers) await consumer.close();
     this.consumers.clear();
     await this.control?.stop();

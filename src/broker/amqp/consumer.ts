@@ -1,12 +1,19 @@
 // One consume() call on RabbitMQ: a channel of its own consuming every requested queue under one prefetch
-// limit, deliveries turned into settle-once Delivery objects, and the channel reopened when the server
-// closes it (consumer timeout, deleted queue) while the connection lives.
+// limit, deliveries turned into settle-once Delivery objects that turn stale when their channel closes,
+// and the channel reopened when the server closes it (consumer timeout, deleted queue) while the
+// connection lives.
 import type { Channel, ConsumeMessage } from "amqplib";
-import type { Delivery, DeliveryHandler } from "../broker.ts";
+import type { Delivery, DeliveryHandler, RejectReason } from "../broker.ts";
+import type { WireMessage } from "../../protocol/message.ts";
 import type { AmqpConnection } from "../../connection/amqp.ts";
 import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Whether a channel still lives; shared by its deliveries, so `stale` is one property read. */
+interface ChannelLife {
+  closed: boolean;
+}
 
 export interface QueueConsumerOptions {
   /** At most this many unsettled deliveries on the channel. */
@@ -17,10 +24,13 @@ export interface QueueConsumerOptions {
    */
   globalPrefetch: boolean;
   log: Log;
+  /** Publishes a message given up with a reason to its queue's dead letters; resolves once confirmed. */
+  bury: (queue: string, message: WireMessage, reason: RejectReason) => Promise<void>;
 }
 
 export class QueueConsumer {
   private channel: Channel | null = null;
+  private life: ChannelLife = { closed: false };
   private tags: string[] = [];
   private unsettled = 0;
   /** False once cancelled or closed: no resuming, and the channel closes when the last delivery settles. */
@@ -40,7 +50,12 @@ export class QueueConsumer {
     this.tags = [];
     channel.on("error", (error: Error) => this.options.log("warn", `consumer channel error: ${error.message}`));
     const generation = this.connection.generation;
+    const life: ChannelLife = { closed: false };
+    this.life = life;
     channel.on("close", () => {
+      // RabbitMQ requeues a closed channel's unacked deliveries at once (a restarted broker recovers
+      // them with its queues): from now on they are the broker's, not ours to start or settle.
+      life.closed = true;
       // A channel closed by the server while the connection lives (e.g. RabbitMQ's consumer timeout, a
       // deleted queue): resume on a new channel. After a connection loss, the broker's restore step does it.
       setTimeout(() => {
@@ -54,7 +69,7 @@ export class QueueConsumer {
     });
     await channel.prefetch(this.options.prefetch, this.options.globalPrefetch);
     for (const queue of this.queues) {
-      const reply = await channel.consume(queue, (raw) => this.onMessage(channel, queue, raw));
+      const reply = await channel.consume(queue, (raw) => this.onMessage(channel, life, queue, raw));
       if (this.channel === channel) this.tags.push(reply.consumerTag);
     }
   }
@@ -72,10 +87,12 @@ export class QueueConsumer {
   /** Closes the channel now: RabbitMQ hands its unacked deliveries back to the queue (AMQP semantics). */
   async close(): Promise<void> {
     this.active = false;
+    // Stale from now, not from the close-ok: a settle in between would throw on the closing channel.
+    this.life.closed = true;
     await this.channel?.close().catch(() => undefined);
   }
 
-  private onMessage(channel: Channel, queue: string, raw: ConsumeMessage | null): void {
+  private onMessage(channel: Channel, life: ChannelLife, queue: string, raw: ConsumeMessage | null): void {
     if (!raw) {
       // basic.cancel from the server: the queue was deleted or its leader moved; we resume on reconnect.
       this.options.log("warn", `RabbitMQ cancelled the consumer of queue "${queue}"`);
@@ -85,15 +102,17 @@ export class QueueConsumer {
     for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
     this.unsettled++;
     let settled = false;
-    const settle = (action: () => void): void => {
-      if (settled) return;
+    // Claimed at once, settled when done: a dead letter is acked only after its publish is confirmed.
+    const claim = (): boolean => {
+      if (settled) return false;
       settled = true;
-      if (this.channel !== channel) {
-        // The channel died with the connection: RabbitMQ already requeued this message. It is not
-        // counted against the new channel, whose count started at zero.
-        this.options.log("warn", `a delivery from "${queue}" could not be settled: its channel closed (the broker redelivers it)`);
-        return;
-      }
+      return true;
+    };
+    const settle = (action: () => void): void => {
+      // A stale delivery: its delivery tag died with the channel and RabbitMQ already requeued the
+      // message; whoever holds it counts and reports it (the worker does). Not counted against a new
+      // channel, whose count started at zero.
+      if (life.closed) return;
       this.unsettled--;
       try {
         action();
@@ -106,8 +125,24 @@ export class QueueConsumer {
       message,
       queue,
       redelivered: raw.fields.redelivered,
-      ack: async () => settle(() => channel.ack(raw)),
-      reject: async ({ requeue }) => settle(() => channel.nack(raw, false, requeue)),
+      get stale() {
+        return life.closed;
+      },
+      ack: async () => {
+        if (claim()) settle(() => channel.ack(raw));
+      },
+      reject: async ({ requeue, reason }) => {
+        if (!claim()) return;
+        if (requeue || !reason || life.closed) return settle(() => channel.nack(raw, false, requeue));
+        try {
+          await this.options.bury(queue, message, reason);
+        } catch (error) {
+          // Not in the dead letters: give it back rather than lose it.
+          settle(() => channel.nack(raw, false, true));
+          throw error;
+        }
+        settle(() => channel.ack(raw));
+      },
     };
     try {
       this.handler(delivery);

@@ -1,14 +1,18 @@
 // The embedded in-process broker (`memory://`): queues live in this process, so a newcomer runs a
-// producer and a worker with zero servers. It orders priorities as kombu's Redis transport does.
-import type {
-  Broker,
-  BrokerCapabilities,
-  ConsumeOptions,
-  Consumer,
-  ControlMessage,
-  Delivery,
-  DeliveryHandler,
-  PublishOptions,
+// producer and a worker with zero servers. It orders priorities as kombu's Redis transport does, and
+// keeps dead letters in memory (the last DEAD_LETTER_LIMIT per queue).
+import {
+  DEAD_LETTER_LIMIT,
+  type Broker,
+  type BrokerCapabilities,
+  type ConsumeOptions,
+  type Consumer,
+  type ControlMessage,
+  type DeadLetter,
+  type DeadLetterStore,
+  type Delivery,
+  type DeliveryHandler,
+  type PublishOptions,
 } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { PRIORITY_STEPS, priorityStep } from "../../protocol/priority.ts";
@@ -45,8 +49,9 @@ interface MemoryConsumer {
 }
 
 export class MemoryBroker implements Broker {
-  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true };
+  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true, deadLetters: true };
   private readonly queues = new Map<string, MemoryQueue>();
+  private readonly dead = new Map<string, Deque<DeadLetter>>();
   private readonly consumers: MemoryConsumer[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly controlListeners = new Set<(message: ControlMessage) => void>();
@@ -103,6 +108,24 @@ export class MemoryBroker implements Broker {
   async length(queue: string): Promise<number> {
     return this.queue(queue).length;
   }
+
+  readonly deadLetters: DeadLetterStore = {
+    list: async (queue, limit) => this.dead.get(queue)?.peek(limit) ?? [],
+    redrive: async (queue, limit) => {
+      const letters = this.dead.get(queue);
+      // At most what is there now: a message dead-lettered again while this runs is not taken twice.
+      const wanted = Math.min(limit, letters?.length ?? 0);
+      let moved = 0;
+      while (letters?.length && moved < wanted) {
+        const letter = letters.shift() as DeadLetter;
+        // Undecodable letters cannot occur here: the memory broker never decodes what it holds.
+        if (letter.message) this.enqueue(queue, { message: letter.message, redelivered: false }, false);
+        moved++;
+      }
+      return moved;
+    },
+    purge: async (queue) => this.dead.get(queue)?.clear() ?? 0,
+  };
 
   async broadcast(message: ControlMessage): Promise<void> {
     for (const listener of this.controlListeners) queueMicrotask(() => listener(message));
@@ -181,13 +204,23 @@ export class MemoryBroker implements Broker {
       message: stored.message,
       queue,
       redelivered: stored.redelivered,
+      stale: false,
       ack: async () => {
         settle();
       },
-      reject: async ({ requeue }) => {
-        if (settle() && requeue) this.enqueue(queue, { message: stored.message, redelivered: true }, true);
+      reject: async ({ requeue, reason }) => {
+        if (!settle()) return;
+        if (requeue) this.enqueue(queue, { message: stored.message, redelivered: true }, true);
+        else if (reason) this.bury({ queue, code: reason.code, reason: reason.message, at: new Date(), message: stored.message });
       },
     };
+  }
+
+  private bury(letter: DeadLetter): void {
+    let letters = this.dead.get(letter.queue);
+    if (!letters) this.dead.set(letter.queue, (letters = new Deque<DeadLetter>()));
+    letters.push(letter);
+    if (letters.length > DEAD_LETTER_LIMIT) letters.shift();
   }
 
   private assertOpen(): void {

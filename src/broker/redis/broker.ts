@@ -4,28 +4,27 @@
 // Connections: the process's shared command connection, plus one blocking connection once consuming and
 // the shared subscriber for control broadcasts (see connection/redis.ts for the budget).
 import type { Redis } from "ioredis";
-import type { Broker, BrokerCapabilities, BrokerOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
+import type { Broker, BrokerCapabilities, BrokerOptions, ConnectOptions, ConsumeOptions, Consumer, ControlMessage, DeliveryHandler, PublishOptions } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
 import { PRIORITY_STEPS } from "../../protocol/priority.ts";
-import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, whenReady } from "../../connection/redis.ts";
+import { type RedisLease, type RedisTarget, bounded, closeClient, createRedisClient, leaseCommandClient, parseRedisUrl, readyOrRelease, watchFailure, whenReady } from "../../connection/redis.ts";
 import { type SubscriberHub, leaseSubscriberHub } from "../../connection/redis-pubsub.ts";
 import { ConnectionError } from "../../util/errors.ts";
 import { KEYS, bindingMember, queueKey, runScript } from "./scripts.ts";
 import { type ConsumerHost, type FetchedItem, type InflightList, RedisConsumer } from "./consumer.ts";
 import { Maintenance } from "./maintenance.ts";
 import { warnIfNotPersistent } from "./persistence.ts";
+import { RedisDeadLetters } from "./dead-letters.ts";
+import { AckBatch, CLAIM_KEYS, blockingFetchClaimed, fetchClaimed } from "./claims.ts";
 import { encodeStored, newDeliveryTag } from "./format.ts";
 import { type RedisTransportOptions, parseRedisTransportOptions } from "./transport-options.ts";
-
-/** Our claim pair, where fetch.lua records every claim and requeue.lua finds it. */
-const CLAIM_KEYS = [KEYS.ownUnacked, KEYS.ownUnackedIndex];
 
 /** Envelopes per LPUSH in publishMany: bounds one command's size (and Redis's time in it). */
 const PUBLISH_MANY_CHUNK = 1000;
 
 export class RedisBroker implements Broker, ConsumerHost {
-  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true };
+  readonly capabilities: BrokerCapabilities = { nativeDelay: true, priorities: true, confirms: true, control: true, deadLetters: true };
   private readonly target: RedisTarget;
   private lease: RedisLease | null = null;
   private blocking: Redis | null = null;
@@ -35,17 +34,18 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly declared = new Set<string>();
   /** Delivery tags handed out and not yet settled: kept alive, and restored at close. */
   readonly inflight = new Set<string>();
-  private pendingAcks: string[] = [];
-  private ackFlush: Promise<void> | null = null;
+  private readonly acks = new AckBatch(() => this.client);
   private maintenance: Maintenance | null = null;
   /** brokerTransportOptions, checked; `format` is how this broker stores what it publishes. */
   private readonly transport: Readonly<RedisTransportOptions>;
   readonly format: RedisTransportOptions["messageFormat"];
+  readonly deadLetters: RedisDeadLetters;
 
   constructor(url: string, private readonly options: BrokerOptions) {
     this.target = parseRedisUrl(url);
     this.transport = parseRedisTransportOptions(options.transportOptions);
     this.format = this.transport.messageFormat;
+    this.deadLetters = new RedisDeadLetters(() => this.client, this.transport.deadLetterLimit);
   }
 
   private get client(): Redis {
@@ -53,9 +53,12 @@ export class RedisBroker implements Broker, ConsumerHost {
     return this.lease.client;
   }
 
-  async connect(): Promise<void> {
-    if (!this.lease) this.lease = leaseCommandClient(this.target, this.options);
-    await whenReady(this.lease.client, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
+  async connect(wait: ConnectOptions = {}): Promise<void> {
+    const lease = (this.lease ??= leaseCommandClient(this.target, this.options, this.options.onConnectionLost));
+    await readyOrRelease(lease, wait.timeoutMs ?? this.options.connectionTimeoutMs, `connect to ${this.target.display}`, wait.signal).catch((error: unknown) => {
+      if (this.lease === lease) this.lease = null;
+      throw error;
+    });
   }
 
   async declareQueue(queue: string): Promise<void> {
@@ -185,7 +188,8 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.maintenance = null;
     await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
     this.consumers.clear();
-    await this.flushAcks().catch(() => undefined);
+    // Down, the acks would wait for a reconnection: those messages are redelivered after the visibility timeout.
+    if (this.lease?.client.status === "ready") await this.acks.flush().catch(() => undefined);
     // kombu's QoS.restore_at_shutdown: what we still hold goes back to the queue for another worker.
     if (this.inflight.size > 0 && this.lease?.client.status === "ready") {
       await runScript(this.lease.client, "requeue", CLAIM_KEYS, [...this.inflight.keys()]).catch((error: Error) =>
@@ -203,49 +207,28 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   // ---- ConsumerHost: the operations consumers and maintenance run ----
 
-  async fetch(keys: readonly string[], max: number, inflight: InflightList): Promise<FetchedItem[]> {
+  fetch(keys: readonly string[], max: number, inflight: InflightList): Promise<FetchedItem[]> {
     // On the blocking connection, idle while messages wait (BLMOVE runs only when every list is empty):
     // it writes each command at once, where the auto-pipelined command connection would hold the
     // consumer's next fetch until the current batch has run, and Redis would pop it only then.
-    const reply = (await runScript(this.blocking ?? this.client, "fetch", [...CLAIM_KEYS, inflight.key, ...keys], [max, Date.now() / 1000, inflight.source + 1])) as (number | string)[];
-    const out: FetchedItem[] = [];
-    for (let i = 0; i < reply.length; i += 2) {
-      const index = Number(reply[i]);
-      out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0 });
-    }
-    return out;
+    return fetchClaimed(this.blocking ?? this.client, keys, max, inflight);
   }
 
   async blockingFetch(keys: readonly string[], max: number, inflight: InflightList, timeoutSeconds: number): Promise<FetchedItem[]> {
-    const blocking = this.blocking;
-    if (!blocking) return [];
-    const source = keys[inflight.source] as string;
-    // Written back to back (this connection does not auto-pipeline): Redis keeps fetch.lua queued behind
-    // the BLMOVE and runs it as soon as BLMOVE returns, with no round trip to this process between.
-    const registered = blocking.hset(KEYS.inflightRegistry, inflight.key, `${Date.now()} ${source}`);
-    const moved = blocking.blmove(source, inflight.key, "RIGHT", "LEFT", timeoutSeconds);
-    const [, , fetched] = await Promise.all([registered, moved, this.fetch(keys, max, inflight)]);
-    return fetched;
+    return this.blocking ? blockingFetchClaimed(this.blocking, keys, max, inflight, timeoutSeconds) : [];
   }
 
   async release(inflightKeys: readonly string[]): Promise<void> {
     await runScript(this.client, "release", [KEYS.inflightRegistry, ...inflightKeys], []);
   }
 
-  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
-  ack(tag: string): Promise<void> {
-    this.pendingAcks.push(tag);
-    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
-    return this.ackFlush;
+  async pushBack(key: string, raw: string): Promise<void> {
+    await this.client.rpush(key, raw);
   }
 
-  private async flushAcks(): Promise<void> {
-    const tags = this.pendingAcks;
-    this.pendingAcks = [];
-    this.ackFlush = null;
-    if (tags.length === 0) return;
-    const results = await this.client.pipeline().zrem(KEYS.ownUnackedIndex, ...tags).hdel(KEYS.ownUnacked, ...tags).exec();
-    for (const [error] of results ?? []) if (error) throw error;
+  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
+  ack(tag: string): Promise<void> {
+    return this.acks.add(tag);
   }
 
   async requeue(tag: string): Promise<void> {
@@ -265,6 +248,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (this.blockingId !== null && this.lease?.client.status === "ready") await this.client.client("UNBLOCK", this.blockingId);
   }
 
+  get connected(): boolean {
+    return (this.blocking ?? this.lease?.client)?.status === "ready";
+  }
+
   log(level: "info" | "warn" | "error", message: string): void {
     this.options.log(level, message);
   }
@@ -277,6 +264,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (this.blocking) return;
     const blocking = createRedisClient(this.target, "blocking", this.options);
     this.blocking = blocking;
+    if (this.options.onConnectionLost) watchFailure(blocking, this.options.onConnectionLost);
     // The id changes with every reconnection; CLIENT UNBLOCK needs the current one.
     blocking.on("ready", () => {
       void blocking.client("ID").then((id) => (this.blockingId = Number(id)), () => undefined);

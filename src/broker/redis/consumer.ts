@@ -6,9 +6,11 @@
 // client's still-registered pop; recover.lua returns what a dead consumer's in-flight list holds).
 // Reads kombu envelopes and compact messages alike (format.ts), whatever format its broker publishes.
 import { hostname } from "node:os";
-import type { Consumer, Delivery, DeliveryHandler } from "../broker.ts";
-import { KEYS, PRIORITY_SEP, consumeKeys } from "./scripts.ts";
-import { decodeStored, newDeliveryTag, tagOfUndecodable } from "./format.ts";
+import type { Consumer, DeliveryHandler, RejectReason } from "../broker.ts";
+import { KEYS, consumeKeys } from "./scripts.ts";
+import type { Buried, RedisDeadLetters } from "./dead-letters.ts";
+import { decodeStored, newDeliveryTag } from "./format.ts";
+import { type DeliveryOwner, RedisDelivery, queueOf } from "./delivery.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
 
@@ -17,6 +19,8 @@ export interface FetchedItem {
   key: string;
   raw: string;
   claimed: boolean;
+  /** The delivery tag fetch.lua claimed it under ("" when not claimed). */
+  tag: string;
 }
 
 /** A consumer's in-flight list and the list its BLMOVE takes from (`source`: an index into its keys). */
@@ -37,14 +41,22 @@ export interface ConsumerHost {
   blockingFetch(keys: readonly string[], max: number, inflight: InflightList, timeoutSeconds: number): Promise<FetchedItem[]>;
   /** release.lua: give back what these in-flight lists hold and unregister them. */
   release(inflightKeys: readonly string[]): Promise<void>;
+  /** Put a taken but unclaimed item back at the front of its list. */
+  pushBack(key: string, raw: string): Promise<void>;
   /** Forget a claim (acks are batched). */
   ack(tag: string): Promise<void>;
+  /** Where a message given up with a reason goes; `bury` returns false when no dead letters are kept. */
+  readonly deadLetters: Pick<RedisDeadLetters, "bury">;
   requeue(tag: string): Promise<void>;
   track(tag: string): void;
   untrack(tag: string): void;
   unblock(): Promise<void>;
+  /** Whether the connection fetches and BLMOVEs go out on is up (a sent one will be answered). */
+  readonly connected: boolean;
   log(level: "info" | "warn" | "error", message: string): void;
 }
+
+const ABANDONED = Symbol("abandoned");
 
 /** Messages taken per fetch.lua call at most: bounds the script's run time. */
 const MAX_BATCH = 100;
@@ -55,7 +67,7 @@ const MAX_BATCH = 100;
  */
 export const BLOCK_SECONDS = 0.1;
 
-export class RedisConsumer implements Consumer {
+export class RedisConsumer implements Consumer, DeliveryOwner {
   private active = true;
   private unsettled = 0;
   private wake: (() => void) | null = null;
@@ -67,6 +79,9 @@ export class RedisConsumer implements Consumer {
   /** In-flight lists this consumer registered, given back and unregistered when it stops. */
   private readonly armed = new Set<string>();
   readonly done: Promise<void>;
+  /** Resolved by a cancel while the connection is down: the loop stops waiting on Redis. */
+  private abandon: () => void = () => {};
+  private readonly abandoned = new Promise<typeof ABANDONED>((resolve) => (this.abandon = () => resolve(ABANDONED)));
 
   constructor(
     private readonly host: ConsumerHost,
@@ -82,9 +97,12 @@ export class RedisConsumer implements Consumer {
     if (!this.active) return;
     this.active = false;
     this.wake?.();
+    // Down, a fetch or BLMOVE already sent waits for a reconnection that may never come (ioredis re-sends
+    // it then): a stopping worker must not wait for it, nor try to unregister its in-flight lists.
+    if (!this.host.connected) this.abandon();
     await this.host.unblock().catch(() => undefined);
     await this.done;
-    if (this.armed.size === 0) return;
+    if (this.armed.size === 0 || !this.host.connected) return;
     await this.host.release([...this.armed]).catch((error: Error) => {
       // Nothing is lost: recover.lua gives back in-flight lists of consumers gone, and forgets them in time.
       this.host.log("warn", `redis consumer: could not unregister its in-flight lists: ${error.message}`);
@@ -111,7 +129,11 @@ export class RedisConsumer implements Consumer {
       const { batch: sent, size } = next;
       next = null;
       try {
-        const batch = await sent;
+        const batch = await Promise.race([sent, this.abandoned]);
+        if (batch === ABANDONED) {
+          this.giveBackLate(sent);
+          break;
+        }
         failures = 0;
         idle = batch.length < size;
         if (batch.length === 0) continue;
@@ -120,14 +142,29 @@ export class RedisConsumer implements Consumer {
         const room = this.prefetch - this.unsettled - batch.length;
         if (this.active && batch.length === size && room > 0) next = this.send(Math.min(room, MAX_BATCH), false);
         this.source = Math.max(0, this.keys.indexOf((batch[0] as FetchedItem).key));
-        for (const item of batch) this.dispatch(item.key, item.raw, item.claimed);
+        for (const item of batch) this.dispatch(item);
       } catch (error) {
         if (!this.active) continue;
         failures++;
         if (failures === 1) this.host.log("warn", `redis consumer: ${(error as Error).message}; retrying`);
-        await sleep(backoffMs(failures, 50, 2000));
+        await Promise.race([sleep(backoffMs(failures, 50, 2000)), this.abandoned]);
       }
     }
+  }
+
+  /**
+   * An abandoned fetch may still run, should the connection come back before the broker closes it:
+   * what it then takes goes back to its queue (claimed by fetch.lua: requeued; else pushed back). What
+   * a late BLMOVE alone moved stays in the in-flight list, for recover.lua.
+   */
+  private giveBackLate(items: Promise<FetchedItem[]>): void {
+    void items
+      .then(async (late) => {
+        for (const item of late) {
+          await (item.claimed ? this.host.requeue(item.tag) : this.host.pushBack(item.key, item.raw));
+        }
+      })
+      .catch(() => undefined);
   }
 
   private send(size: number, block: boolean): { batch: Promise<FetchedItem[]>; size: number } {
@@ -145,34 +182,38 @@ export class RedisConsumer implements Consumer {
   }
 
   /** An item fetch.lua took: claimed there, unless it is in neither format. */
-  private dispatch(key: string, raw: string, claimed: boolean): void {
-    const queue = queueOf(key);
-    if (!claimed) return this.drop(queue, raw, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"), false);
-    let decoded: Decoded;
+  private dispatch(item: FetchedItem): void {
+    if (!item.claimed) return this.drop(item, new Error("neither a kombu envelope (no properties.delivery_tag) nor a compact message"));
+    let decoded: ReturnType<typeof decodeStored>;
     try {
-      decoded = decodeStored(raw, queue);
+      decoded = decodeStored(item.raw, queueOf(item.key));
     } catch (error) {
-      return this.drop(queue, raw, error, true);
+      return this.drop(item, error);
     }
-    this.deliver(queue, decoded);
-  }
-
-  /** Never crash on a malformed message (a Python 5.2 worker would): log it and drop it. */
-  private drop(queue: string, raw: string, error: unknown, claimed: boolean): void {
-    this.host.log("error", `redis consumer: rejected a malformed message from "${queue}": ${(error as Error).message}: ${JSON.stringify(raw.slice(0, 200))}`);
-    // fetch.lua claimed it (its tag was read there): forget the claim, or it would be restored forever.
-    const tag = claimed ? tagOfUndecodable(raw) : undefined;
-    if (tag) void this.host.ack(tag).catch(() => undefined);
-  }
-
-  private deliver(queue: string, decoded: Decoded): void {
     this.unsettled++;
-    this.host.track(decoded.deliveryTag);
+    // Settled by the tag fetch.lua claimed it under: the one its claim is filed by, whatever the text says.
+    this.host.track(item.tag);
     try {
-      this.handler(new RedisDelivery(this, decoded, queue));
+      this.handler(new RedisDelivery(this, decoded, item.key, item.raw, item.tag));
     } catch (error) {
       this.host.log("error", `redis consumer: delivery handler threw: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Never crash on a malformed message (a Python 5.2 worker would): log it and move it to the dead
+   * letters, forgetting the claim fetch.lua made by the tag it used (the text may name others), or it
+   * would be restored forever.
+   */
+  private drop(item: FetchedItem, error: unknown): void {
+    const queue = queueOf(item.key);
+    const reason = `malformed message: ${(error as Error).message}`;
+    this.host.log("error", `redis consumer: rejected a malformed message from "${queue}" (${reason}): ${JSON.stringify(item.raw.slice(0, 200))}`);
+    const tag = item.claimed ? item.tag : undefined;
+    this.host.deadLetters
+      .bury({ key: item.key, queue, raw: item.raw, tag }, { code: "MALFORMED_MESSAGE", message: reason })
+      .then((kept) => (kept || !tag ? undefined : this.host.ack(tag)))
+      .catch((buryError: Error) => this.host.log("error", `redis consumer: could not dead-letter a malformed message from "${queue}": ${buryError.message}`));
   }
 
   /** A delivery is settled (or its requeue done): one more may be fetched. */
@@ -190,55 +231,11 @@ export class RedisConsumer implements Consumer {
     return this.host.requeue(tag);
   }
 
+  bury(item: Buried, reason: RejectReason): Promise<boolean> {
+    return this.host.deadLetters.bury(item, reason);
+  }
+
   log(level: "info" | "warn" | "error", message: string): void {
     this.host.log(level, message);
   }
-}
-
-type Decoded = ReturnType<typeof decodeStored>;
-
-const SETTLED_ALREADY = Promise.resolve();
-
-// A class rather than an object of closures: one is made per message, so its methods live on the prototype.
-class RedisDelivery implements Delivery {
-  readonly message: Delivery["message"];
-  readonly redelivered: boolean;
-  private readonly tag: string;
-  private settled = false;
-
-  constructor(
-    private readonly consumer: RedisConsumer,
-    decoded: Decoded,
-    readonly queue: string,
-  ) {
-    this.message = decoded.wire;
-    this.redelivered = decoded.redelivered;
-    this.tag = decoded.deliveryTag;
-  }
-
-  /** Batched by the broker: every ack of one tick shares one flush and its promise. */
-  ack(): Promise<void> {
-    if (this.settled) return SETTLED_ALREADY;
-    this.settled = true;
-    this.consumer.release(this.tag);
-    return this.consumer.ack(this.tag);
-  }
-
-  async reject({ requeue }: { requeue: boolean }): Promise<void> {
-    if (this.settled) return;
-    this.settled = true;
-    if (requeue) {
-      // The window opens only once the message is back: fetches go out on another connection than
-      // the requeue, and the next one must find the message at the front of its queue.
-      return this.consumer.requeue(this.tag).finally(() => this.consumer.release(this.tag));
-    }
-    this.consumer.release(this.tag);
-    this.consumer.log("warn", `redis consumer: message ${String(this.message.headers["id"] ?? this.tag)} from "${this.queue}" rejected without requeue; dropped`);
-    await this.consumer.ack(this.tag);
-  }
-}
-
-function queueOf(key: string): string {
-  const cut = key.indexOf(PRIORITY_SEP);
-  return cut === -1 ? key : key.slice(0, cut);
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type { WireMessage } from "../../protocol/message.ts";
 import { type DecodedEnvelope, fromKombuEnvelope, toKombuEnvelope } from "../../protocol/kombu-envelope.ts";
-import { compactTag, fromCompact, isCompact, toCompact } from "../../protocol/compact-envelope.ts";
+import { fromCompact, isCompact, toCompact } from "../../protocol/compact-envelope.ts";
 import type { RedisMessageFormat } from "./transport-options.ts";
 
 const TAG_BYTES = 9;
@@ -36,10 +36,4 @@ export function encodeStored(format: RedisMessageFormat, queue: string, message:
 /** Reads a stored item of either format; `queue` is the queue of the list it was taken from. */
 export function decodeStored(raw: string, queue: string): DecodedEnvelope {
   return isCompact(raw) ? fromCompact(raw, queue) : fromKombuEnvelope(raw);
-}
-
-/** The delivery tag of an item fetch.lua claimed but that did not decode, so its claim can be dropped. */
-export function tagOfUndecodable(raw: string): string | undefined {
-  if (isCompact(raw)) return compactTag(raw);
-  return /"delivery_tag":\s*"([^"]+)"/.exec(raw)?.[1];
 }

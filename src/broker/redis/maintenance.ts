@@ -58,7 +58,9 @@ export class Maintenance {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    // A chore caught by a lost connection waits for a reconnection that may never come; closing the
+    // client drops it (run again by whoever does maintenance next).
+    if (this.host.commandClient.status === "ready") await this.running;
   }
 
   private schedule(delayMs: number): void {

@@ -27,6 +27,8 @@ export const KEYS = {
   inflight: (consumer: string, index: number) => `celeriac.inflight:${consumer}:${index}`,
   /** Ours: messages parked until due, score = epoch ms, member = list key + "\0" + envelope. */
   delayed: "celeriac.delayed",
+  /** Ours: a queue's dead letters, newest first, entry = meta JSON + "\n" + message (see dead-letters.ts). */
+  deadLetter: (queue: string) => `celeriac.dead-letter.${queue}`,
   /** kombu's routing table for an exchange (Celery queues are bound to an exchange of their own name). */
   binding: (exchange: string) => `_kombu.binding.${exchange}`,
   /** kombu's fanout channel for remote control (fanout_prefix on: "/{db}."). */
@@ -49,7 +51,7 @@ export function bindingMember(queue: string): string {
   return [queue, "", queue].join(PRIORITY_SEP);
 }
 
-export type ScriptName = "fetch" | "requeue" | "restore" | "restore-own" | "promote" | "recover" | "release";
+export type ScriptName = "fetch" | "requeue" | "restore" | "restore-own" | "promote" | "recover" | "release" | "dead-letter" | "redrive";
 
 /** The shared Lua functions each script is preceded by. */
 const PRELUDES: Partial<Record<ScriptName, string[]>> = {

@@ -6,7 +6,7 @@ import { parseRedisTransportOptions } from "./transport-options.ts";
 import { ConfigError } from "../../util/errors.ts";
 
 test("kombu's claims default to kombu's hour (ours follow brokerVisibilityTimeout, 300 s)", () => {
-  assert.deepEqual(parseRedisTransportOptions(undefined), { messageFormat: "celery", kombuVisibilityTimeout: 3600 });
+  assert.deepEqual(parseRedisTransportOptions(undefined), { messageFormat: "celery", kombuVisibilityTimeout: 3600, deadLetterLimit: 10_000 });
   assert.equal(parseRedisTransportOptions({ kombuVisibilityTimeout: 7200 }).kombuVisibilityTimeout, 7200);
 });
 

@@ -1,5 +1,6 @@
 // The Redis broker's settings, read from the app's `brokerTransportOptions` (BrokerOptions.transportOptions):
 // each key checked, unknown keys refused with the nearest known one (the AMQP broker does the same).
+import { DEAD_LETTER_LIMIT } from "../broker.ts";
 import { parseOptions, type OptionChecks } from "../transport-options.ts";
 
 export type RedisMessageFormat = "celery" | "compact";
@@ -20,13 +21,23 @@ export interface RedisTransportOptions {
    * `broker_transport_options["visibility_timeout"]`, or a long Python task runs twice.
    */
   kombuVisibilityTimeout: number;
+  /**
+   * Dead letters kept per queue in `celeriac.dead-letter.<queue>`; beyond it the oldest are dropped.
+   * Default 10,000. 0 keeps none: a message rejected with a reason is dropped, as kombu drops it.
+   */
+  deadLetterLimit: number;
 }
 
-export const DEFAULT_REDIS_TRANSPORT_OPTIONS: Readonly<RedisTransportOptions> = Object.freeze({ messageFormat: "celery", kombuVisibilityTimeout: 3600 });
+export const DEFAULT_REDIS_TRANSPORT_OPTIONS: Readonly<RedisTransportOptions> = Object.freeze({
+  messageFormat: "celery",
+  kombuVisibilityTimeout: 3600,
+  deadLetterLimit: DEAD_LETTER_LIMIT,
+});
 
 const CHECKS: OptionChecks<RedisTransportOptions> = {
   messageFormat: { ok: (v) => v === "celery" || v === "compact", expected: '"celery" (Python workers can read it) or "compact" (Celeriac workers only)' },
   kombuVisibilityTimeout: { ok: (v) => typeof v === "number" && Number.isFinite(v) && v > 0, expected: "a number of seconds above 0 (kombu's default: 3600)" },
+  deadLetterLimit: { ok: (v) => typeof v === "number" && Number.isInteger(v) && v >= 0, expected: "an integer >= 0 (dead letters kept per queue; 0 keeps none)" },
 };
 
 /**

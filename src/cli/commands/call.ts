@@ -1,7 +1,7 @@
 // `celeriac call NAME`: send a task by name and print its id, and with --wait its result.
 import { App } from "../../app/app.ts";
-import type { Config } from "../../app/config.ts";
 import { ConfigError } from "../../util/errors.ts";
+import { connectionOverrides, type ConnectionFlags } from "../connection-flags.ts";
 import { loadApp } from "../load-app.ts";
 
 export interface CallCommandOptions {
@@ -28,10 +28,8 @@ function parseJson<T>(text: string, flag: string, check: (value: unknown) => val
 }
 
 /** The app named by -A (with flag overrides), or one built from the environment and flags alone. */
-export async function appFor(options: { app?: string | undefined; broker?: string | undefined; backend?: string | undefined }): Promise<App> {
-  const overrides: Partial<Config> = {};
-  if (options.broker) overrides.brokerUrl = options.broker;
-  if (options.backend) overrides.resultBackend = options.backend;
+export async function appFor(options: ConnectionFlags & { app?: string | undefined }): Promise<App> {
+  const overrides = connectionOverrides(options);
   const app = options.app ? (await loadApp(options.app)).withConfig(overrides) : new App(overrides);
   if (app.config.brokerUrl.startsWith("memory:")) {
     throw new ConfigError("the embedded memory:// broker lives inside one process; give --broker (or CELERIAC_BROKER_URL) to reach a worker");
@@ -43,6 +41,10 @@ export async function runCall(name: string, options: CallCommandOptions): Promis
   const args = parseJson(options.args, "--args", Array.isArray, "a JSON array");
   const kwargs = parseJson(options.kwargs, "--kwargs", (v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v), "a JSON object");
   const app = await appFor(options);
+  // Refuse before sending: a task sent only to report that its result cannot be read is a surprise.
+  if (options.wait && app.config.resultBackend === null) {
+    throw new ConfigError('--wait needs a result backend and none is configured: give --backend (e.g. "redis://localhost:6379/1") or set CELERIAC_RESULT_BACKEND');
+  }
   try {
     const result = await app.sendTask(name, args, {
       kwargs,

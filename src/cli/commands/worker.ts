@@ -1,9 +1,13 @@
 // `celeriac worker`: load the user's app, start a worker with a banner, log every task, and shut down
-// gracefully on SIGTERM/SIGINT (a second signal stops at once).
-import type { Config } from "../../app/config.ts";
+// gracefully on SIGTERM/SIGINT at any stage, waiting for its broker included (a second signal stops at
+// once). Exit codes: 0 stopped on request, 1 stopped at once by a second signal or stopped by itself
+// after a flood of stray errors (worker/stray-errors.ts), 2 (through main) a
+// failure: a broker refusing for good, retries spent at start or after a loss, bad configuration.
 import { createLogger, logTaskEvents, type LogFormat, type LogLevel } from "../../monitor/task-log.ts";
 import { maskUrl } from "../../util/url.ts";
-import { createWorker } from "../../worker/worker.ts";
+import { createWorker, type Worker } from "../../worker/worker.ts";
+import type { App } from "../../app/app.ts";
+import { connectionOverrides } from "../connection-flags.ts";
 import { loadApp } from "../load-app.ts";
 
 export interface WorkerCommandOptions {
@@ -20,10 +24,7 @@ export interface WorkerCommandOptions {
 }
 
 export async function runWorker(options: WorkerCommandOptions): Promise<number> {
-  const overrides: Partial<Config> = {};
-  if (options.broker) overrides.brokerUrl = options.broker;
-  if (options.backend) overrides.resultBackend = options.backend === "none" ? null : options.backend;
-  const app = (await loadApp(options.app)).withConfig(overrides);
+  const app = (await loadApp(options.app)).withConfig(connectionOverrides(options));
   const logger = createLogger({ format: options.logFormat, level: options.loglevel });
   app.log = (level, message) => logger[level](message);
   logTaskEvents(app, logger);
@@ -35,24 +36,53 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     ...(options.shutdownTimeout !== undefined ? { shutdownTimeout: options.shutdownTimeout } : {}),
   });
 
-  const done = new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals === 1) {
-        logger.info(`${signal} received: finishing running tasks (send it again to stop at once)`);
-        void worker.stop(signal).then(() => resolve(0));
-      } else {
-        logger.warn(`${signal} received again: stopping at once`);
-        void worker.terminate().then(() => resolve(1));
-      }
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+  // Installed before start(): a worker still waiting for its broker stops on the first signal too.
+  let exitCode = 0;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      logger.info(`${signal} received: finishing running tasks (send it again to stop at once)`);
+      void worker.stop(signal);
+    } else {
+      logger.warn(`${signal} received again: stopping at once`);
+      exitCode = 1;
+      void worker.terminate();
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  // A worker that stopped itself because the process is unsafe (a flood of stray errors) exits 1, so
+  // that a supervisor starts a fresh one.
+  app.events.on("worker:stray-error", (e) => {
+    if (!e.stopping) return;
+    exitCode = 1;
+    void worker.stop("too many stray errors");
   });
+  try {
+    // A start given up because of a signal is a requested stop (exit 0), not a failure.
+    const started = await worker.start().then(
+      () => true,
+      (error: unknown) => {
+        if (signals === 0) throw error;
+        return false;
+      },
+    );
+    if (started) process.stderr.write(banner(worker, app));
+    await worker.untilStopped();
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    await app.close();
+    logger.flush?.();
+  }
+  // Stopped by itself: its broker connection is gone for good (main prints it and exits 2).
+  if (worker.failure) throw worker.failure;
+  return exitCode;
+}
 
-  await worker.start();
-  const banner = [
+function banner(worker: Worker, app: App): string {
+  const lines = [
     `celeriac worker ${worker.hostname} ready`,
     `  broker:      ${maskUrl(app.config.brokerUrl)}`,
     `  backend:     ${app.config.resultBackend ? maskUrl(app.config.resultBackend) : "(none)"}`,
@@ -60,9 +90,5 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     `  concurrency: ${worker.concurrency} (async pool), prefetch ${worker.prefetch}`,
     `  tasks:       ${app.taskNames().join(", ") || "(none)"}`,
   ];
-  process.stderr.write(`${banner.join("\n")}\n`);
-  const code = await done;
-  await app.close();
-  logger.flush?.();
-  return code;
+  return `${lines.join("\n")}\n`;
 }

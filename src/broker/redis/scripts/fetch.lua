@@ -11,8 +11,10 @@
 -- ARGV[1]  max messages to take (>= 1)
 -- ARGV[2]  now, epoch seconds (float)
 -- ARGV[3]  1-based index into KEYS[4..] of the in-flight list's source
--- Returns a flat array {key_index, raw, key_index, raw, ...}; key_index is the 1-based index into
--- KEYS[4..], negated when the raw item is neither format (dropped, not claimed; the caller logs it).
+-- Returns a flat array {key_index, raw, tag, key_index, raw, tag, ...}; key_index is the 1-based index
+-- into KEYS[4..], negated when the raw item is neither format (dropped, not claimed; the caller logs
+-- it); tag is the delivery tag it was claimed under ("" when not claimed), so a message the caller
+-- cannot decode is un-claimed by exactly this tag (cjson and JSON.parse disagree on hostile input).
 
 -- A compact message's tag is the 12 bytes after its marker. JavaScript sees characters, so a tag that
 -- is not ASCII is claimed under its hex spelling, which both sides compute alike (compactTag()).
@@ -53,7 +55,12 @@ for k = 3, #KEYS do
     for _, raw in ipairs(items) do
       local first = string.byte(raw, 1)
       local tag
-      if (first == 1 or first == 2) and #raw > 13 then tag = compact_tag(raw) else tag = kombu_tag(raw) end
+      -- A marked item is never a kombu claim: JavaScript reads it as compact (a short one is unclaimed).
+      if first == 1 or first == 2 then
+        if #raw > 13 then tag = compact_tag(raw) end
+      else
+        tag = kombu_tag(raw)
+      end
       if tag then
         hset[#hset + 1] = tag
         hset[#hset + 1] = KEYS[3 + index] .. '\0' .. raw
@@ -62,6 +69,7 @@ for k = 3, #KEYS do
       end
       out[#out + 1] = tag and index or -index
       out[#out + 1] = raw
+      out[#out + 1] = tag or ''
       remaining = remaining - 1
     end
   end

@@ -1,0 +1,64 @@
+// How a Redis consumer takes messages and settles its claims, all in Celeriac's own pair
+// (celeriac.unacked): fetch.lua (pop and claim in one step), BLMOVE + fetch.lua back to back while
+// every list is empty, and acks batched per tick.
+import type { Redis } from "ioredis";
+import { KEYS, runScript } from "./scripts.ts";
+import type { FetchedItem, InflightList } from "./consumer.ts";
+
+/** Our claim pair, where fetch.lua records every claim and requeue.lua / dead-letter.lua find it. */
+export const CLAIM_KEYS: readonly string[] = [KEYS.ownUnacked, KEYS.ownUnackedIndex];
+
+/**
+ * fetch.lua: claim what `inflight` holds, then pop and claim from `keys`, up to `max` in all.
+ * Example: `await fetchClaimed(client, ["celery"], 10, { key: KEYS.inflight(id, 0), source: 0 })`.
+ */
+export async function fetchClaimed(client: Redis, keys: readonly string[], max: number, inflight: InflightList): Promise<FetchedItem[]> {
+  const reply = (await runScript(client, "fetch", [...CLAIM_KEYS, inflight.key, ...keys], [max, Date.now() / 1000, inflight.source + 1])) as (number | string)[];
+  const out: FetchedItem[] = [];
+  for (let i = 0; i < reply.length; i += 3) {
+    const index = Number(reply[i]);
+    out.push({ key: keys[Math.abs(index) - 1] as string, raw: String(reply[i + 1]), claimed: index > 0, tag: String(reply[i + 2]) });
+  }
+  return out;
+}
+
+/**
+ * Registers `inflight`, BLMOVEs from its source into it (waiting up to `timeoutSeconds`), then runs
+ * fetchClaimed(), all written back to back on `blocking` (a connection that does not auto-pipeline):
+ * Redis keeps fetch.lua queued behind the BLMOVE and runs it as soon as BLMOVE returns, with no round
+ * trip to this process between. Example: `await blockingFetchClaimed(blocking, keys, 10, inflight, 0.1)`.
+ */
+export async function blockingFetchClaimed(blocking: Redis, keys: readonly string[], max: number, inflight: InflightList, timeoutSeconds: number): Promise<FetchedItem[]> {
+  const source = keys[inflight.source] as string;
+  const registered = blocking.hset(KEYS.inflightRegistry, inflight.key, `${Date.now()} ${source}`);
+  const moved = blocking.blmove(source, inflight.key, "RIGHT", "LEFT", timeoutSeconds);
+  const [, , fetched] = await Promise.all([registered, moved, fetchClaimed(blocking, keys, max, inflight)]);
+  return fetched;
+}
+
+/**
+ * Acks of one tick, sent as one ZREM + one HDEL. Example: `const acks = new AckBatch(() => client);
+ * await acks.add(tag)` resolves once the batch holding `tag` is written.
+ */
+export class AckBatch {
+  private pending: string[] = [];
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly client: () => Redis) {}
+
+  add(tag: string): Promise<void> {
+    this.pending.push(tag);
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    return this.flushing;
+  }
+
+  /** Writes what is pending now (close() calls it rather than waiting for the next tick). */
+  async flush(): Promise<void> {
+    const tags = this.pending;
+    this.pending = [];
+    this.flushing = null;
+    if (tags.length === 0) return;
+    const results = await this.client().pipeline().zrem(KEYS.ownUnackedIndex, ...tags).hdel(KEYS.ownUnacked, ...tags).exec();
+    for (const [error] of results ?? []) if (error) throw error;
+  }
+}

@@ -1,0 +1,21 @@
+-- redrive.lua: move up to ARGV[1] dead letters of one queue back to the lists they were taken from,
+-- oldest first, each pushed where producers push (LPUSH, as a fresh publish) exactly as it was
+-- received. An entry is read and checked before it is popped, so an unreadable one stops the run
+-- without losing anything.
+-- KEYS[1]  celeriac.dead-letter.<queue>  list, newest first; entry = <meta JSON with "key"> "\n" <message>
+-- ARGV[1]  max entries to move (>= 1)
+-- Returns {moved, stopped}: stopped is 1 when the oldest remaining entry is unreadable, else 0.
+local moved = 0
+local max = tonumber(ARGV[1])
+while moved < max do
+  local entry = redis.call('LINDEX', KEYS[1], -1)
+  if not entry then break end
+  local cut = string.find(entry, '\n', 1, true)
+  if not cut then return {moved, 1} end
+  local ok, meta = pcall(cjson.decode, string.sub(entry, 1, cut - 1))
+  if not ok or type(meta) ~= 'table' or type(meta.key) ~= 'string' or meta.key == '' then return {moved, 1} end
+  redis.call('RPOP', KEYS[1])
+  redis.call('LPUSH', meta.key, string.sub(entry, cut + 1))
+  moved = moved + 1
+end
+return {moved, 0}
