@@ -44,7 +44,7 @@ export function describeBackendConformance(name: string, options: BackendSpecOpt
       const stored = record({ parentId: "p-1", groupId: null });
       await backend.store(stored);
       const got = await backend.get(stored.taskId);
-      assert.ok(got);
+      assert.ok(got, "got");
       assert.equal(got.taskId, stored.taskId);
       assert.equal(got.state, "SUCCESS");
       assert.deepEqual(got.value, stored.value);
@@ -104,7 +104,7 @@ export function describeBackendConformance(name: string, options: BackendSpecOpt
     test("waitForReady rejects with TimeoutError when nothing comes", async () => {
       const started = Date.now();
       await assert.rejects(backend.waitForReady(randomUUID(), { timeoutMs: 150 }), TimeoutError);
-      assert.ok(Date.now() - started >= 140);
+      assert.ok(Date.now() - started >= 140, "Date.now() - started >= 140");
     });
 
     test("many concurrent waiters each get their own result", async () => {
