@@ -1,5 +1,5 @@
 // Message signing against the real Python Celery 5.2.6 (`app.setup_security()`, task_serializer 'auth')
-// over Redis (db 13), with throw-away certificates made by openssl: both sides name a signer alike; a
+// over a private Redis server, with throw-away certificates made by openssl: both sides name a signer alike; a
 // Celery worker runs what our app signed and our app reads its results; our worker runs what Celery
 // signed and Celery's AsyncResult.get reads our results; our worker dead-letters an unsigned Celery
 // message and one signed by a certificate it does not trust, and stores no result for them.
@@ -8,17 +8,20 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createWorker, type App } from "../../src/index.ts";
+import { Redis } from "ioredis";
+import { createApp, createWorker, type App } from "../../src/index.ts";
 import type { SecurityOptions } from "../../src/app/security.ts";
 import { loadSecurity } from "../../src/app/security.ts";
 import { certificateDir, makeCertificate, type TestCertificate } from "../../src/app/security.test-helper.ts";
 import { eventually } from "../conformance/fixtures.ts";
-import { redisUrl } from "../integration/redis-helpers.ts";
-import { PY_DIR, defineInteropTasks, recorderClient, redisApp } from "./redis-app-helpers.ts";
+import { freePort, killRedisServer, startRedisServer, type RedisChild } from "../integration/redis-server.ts";
+import { PY_DIR, defineInteropTasks } from "./redis-app-helpers.ts";
 import { PYTHON, celeryWorkerArgs, spawnPython, untilCeleryReady, type PythonProcess } from "./python-process.ts";
 
-const DB = 13;
-const admin = recorderClient(DB);
+// A server of its own: every Redis db of the shared server is some other test file's.
+let server: RedisChild;
+let url = "";
+let admin: Redis;
 const NESTED = { text: "Zoë ☃ 日本語 🎉", nested: { list: [1, 2.5, null, true, [3, { k: "v" }]], big: 9007199254740993n } };
 
 const dir = certificateDir();
@@ -39,7 +42,7 @@ function storeOf(name: string, certs: TestCertificate[]): string {
 
 /** Celery's python environment signing as `cert`, trusting `store`. */
 function pythonEnv(cert: TestCertificate, store: string): Record<string, string> {
-  return { CELERY_BROKER_URL: redisUrl(DB), CELERY_RESULT_BACKEND: redisUrl(DB), SECURITY_KEY: cert.keyPath, SECURITY_CERT: cert.certPath, SECURITY_STORE: store };
+  return { CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url, SECURITY_KEY: cert.keyPath, SECURITY_CERT: cert.certPath, SECURITY_STORE: store };
 }
 
 function pythonClient(args: string[], env: Record<string, string>): PythonProcess {
@@ -52,21 +55,23 @@ function pythonSignerId(cert: TestCertificate): string {
   return execFileSync(PYTHON, ["-c", script, cert.certPath], { encoding: "utf8" }).trimEnd();
 }
 
-/** An app on db 13 signing as node, with the interop tasks, closed after the test. */
+/** An app on the private server signing as node, with the interop tasks, closed after the test. */
 function signingApp(apps: App[], queue: string): App {
-  const app = redisApp(DB, { security: nodeSecurity, taskDefaultQueue: queue });
+  const app = createApp({ brokerUrl: url, resultBackend: url, readEnv: false, security: nodeSecurity, taskDefaultQueue: queue });
   defineInteropTasks(app);
   apps.push(app);
   return app;
 }
 
 before(async () => {
-  await admin.flushdb();
+  server = await startRedisServer(await freePort());
+  url = `redis://127.0.0.1:${server.port}/0`;
+  admin = new Redis(url, { connectionName: "celeriac-test-admin" });
 });
 
 after(async () => {
-  await admin.flushdb();
   await admin.quit();
+  await killRedisServer(server);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -136,7 +141,7 @@ describe("message signing with the real Celery (setup_security)", () => {
       }
     };
     try {
-      const unsigned = await sendOne("unsigned", { CELERY_BROKER_URL: redisUrl(DB), CELERY_RESULT_BACKEND: redisUrl(DB) });
+      const unsigned = await sendOne("unsigned", { CELERY_BROKER_URL: url, CELERY_RESULT_BACKEND: url });
       const untrusted = await sendOne("send", pythonEnv(stranger, strangerStore));
       const broker = await app.getBroker();
       await eventually(async () => (await broker.deadLetters!.list("signed-refused", 10)).length === 2, 15_000, "two dead letters");
