@@ -1,5 +1,6 @@
 // The app: configuration, the task registry, and lazy connections to the broker and result backend.
-// Creating an app does no I/O; the first send, result read or worker start connects.
+// Creating an app opens no connection (it only reads the key files message signing names); the first
+// send, result read or worker start connects.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Broker, BrokerOptions } from "../broker/broker.ts";
@@ -21,6 +22,7 @@ import { buildMessage, publishMessage, publishMessages, queueFor, type Call } fr
 import { AsyncResult, type ResultSource } from "./result.ts";
 import type { AnyTask, BoundTaskFunction, CallOptions, Task, TaskContext, TaskFunction } from "./task.ts";
 import { resolveTaskOptions, type TaskOptions } from "./task-options.ts";
+import { loadSecurity, type MessageSecurity } from "./security.ts";
 
 export interface AppOptions extends Partial<Config> {
   /** Read CELERIAC_BROKER_URL and friends from the environment. Default true. */
@@ -46,6 +48,8 @@ export class App {
   /** This client's id, sent as `reply_to` (Celery's app.thread_oid); rpc results come back here. */
   readonly oid = randomUUID();
   readonly hostname = `celeriac@${hostname()}`;
+  /** Message signing: what this app signs with and the certificates its workers trust; null when off. */
+  readonly security: MessageSecurity | null;
   private readonly tasks = new Map<string, AnyTask>();
   private broker: Promise<Broker> | null = null;
   private backend: Promise<ResultBackend | null> | null = null;
@@ -63,6 +67,8 @@ export class App {
     const { readEnv = true, ...config } = options;
     this.given = { ...config, ...(readEnv ? configFromEnv() : {}) };
     this.config = resolveConfig(this.given);
+    // The one I/O at creation: key and certificate files are read and checked now, not at the first send.
+    this.security = this.config.security ? loadSecurity(this.config.security) : null;
   }
 
   /**
@@ -236,7 +242,7 @@ export class App {
     // Only a backend already in use (a caller that waits on results): a producer that never waits
     // opens nothing for it.
     if (this.backend && !message.ignoreResult) (await this.backend)?.expect?.(message.id);
-    await publishMessage(broker, queue, message);
+    await publishMessage(broker, queue, message, this.security?.signer);
     this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
     return new AsyncResult(message.id, () => this.resultSource());
   }
@@ -268,7 +274,7 @@ export class App {
         results.push(new AsyncResult(message.id, () => this.resultSource()));
       }
       for (const [queue, batch] of byQueue) {
-        await publishMessages(broker, queue, batch);
+        await publishMessages(broker, queue, batch, this.security?.signer);
         for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
       }
     }

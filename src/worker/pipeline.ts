@@ -40,7 +40,7 @@ export function handleDelivery(parts: PipelineParts, delivery: Delivery): Promis
   const { app } = parts;
   let message: TaskMessage;
   try {
-    message = decodeTaskMessage(delivery.message, { accept: app.config.acceptContent, maxBytes: app.config.messageMaxBytes });
+    message = decodeTaskMessage(delivery.message, { accept: app.config.acceptContent, maxBytes: app.config.messageMaxBytes, verifier: app.security?.verifier });
   } catch (error) {
     return settleUnrunnable(parts.settleContext, delivery, null, error);
   }

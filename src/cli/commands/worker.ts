@@ -90,5 +90,6 @@ function banner(worker: Worker, app: App): string {
     `  concurrency: ${worker.concurrency} (async pool), prefetch ${worker.prefetch}`,
     `  tasks:       ${app.taskNames().join(", ") || "(none)"}`,
   ];
+  if (app.security) lines.push(`  signing:     signs as ${JSON.stringify(app.security.signer.signerId)}, trusts ${app.security.verifier.trusted.size} certificate(s)`);
   return `${lines.join("\n")}\n`;
 }
