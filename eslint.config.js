@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts"],
+    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts", "src/testing/**/*.ts"],
     rules: {
       // Without a message, a failing assert.ok(value) / assert(value) makes Node re-read and re-parse the
       // test's source to describe the expression; on our TypeScript files that parse can spin for

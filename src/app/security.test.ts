@@ -80,7 +80,7 @@ describe("the security config", () => {
     assert.throws(() => createApp({ readEnv: false, security: { key: join(dir, "missing.key"), cert: alice.certPath, trustedCerts: alice.certPath } }), configError(/cannot read/));
     assert.throws(() => resolveConfig({ security: "on" as never }), configError(/config "security" must be null or \{ key, cert, trustedCerts, digest\? \}/));
     const app = createApp({ readEnv: false, security: { key: alice.keyPem, cert: alice.certPem, trustedCerts: [alice.certPem] } });
-    assert.ok(Object.isFrozen(app.config.security));
+    assert.ok(Object.isFrozen(app.config.security), "Object.isFrozen(app.config.security)");
     assert.match(app.security?.signer.signerId ?? "", /^Example alice/);
     assert.equal(createApp({ readEnv: false }).security, null);
   });

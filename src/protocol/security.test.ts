@@ -36,7 +36,7 @@ test("signBody packs signer, signature, content type, encoding and body with \\x
   assert.deepEqual(rest, Buffer.concat([SEP, Buffer.from("application/json"), SEP, Buffer.from("utf-8"), SEP, BODY]));
   // RSA-PSS, MGF1-SHA256, the longest salt: what cryptography's PSS.MAX_LENGTH verifies.
   const maxSalt = 256 - 32 - 2;
-  assert.ok(verify("sha256", BODY, { key: alice.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: maxSalt }, signature));
+  assert.ok(verify("sha256", BODY, { key: alice.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: maxSalt }, signature), "verify(\"sha256\", BODY, { key: alice.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLeng...");
   assert.equal(AUTH_CONTENT_TYPE, "application/data");
   assert.equal(AUTH_CONTENT_ENCODING, "utf-8");
 });

@@ -33,8 +33,8 @@ describe("an app on a registered broker and backend", () => {
       await worker.start();
       const result = await add.delay(2, 3);
       assert.equal(await result.get({ timeout: 5 }), 5);
-      assert.ok((await app.getBroker()) instanceof MyTransportBroker);
-      assert.ok((await app.getBackend()) instanceof MyResultsBackend);
+      assert.ok((await app.getBroker()) instanceof MyTransportBroker, "(await app.getBroker()) instanceof MyTransportBroker");
+      assert.ok((await app.getBackend()) instanceof MyResultsBackend, "(await app.getBackend()) instanceof MyResultsBackend");
       assert.equal(worker.stats.succeeded, 1);
     } finally {
       await worker.stop();
