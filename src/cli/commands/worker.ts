@@ -1,8 +1,9 @@
 // `celeriac worker`: load the user's app, start a worker with a banner, log every task, and shut down
 // gracefully on SIGTERM/SIGINT at any stage, waiting for its broker included (a second signal stops at
-// once). Exit codes: 0 stopped on request, 1 stopped at once by a second signal or stopped by itself
-// after a flood of stray errors (worker/stray-errors.ts), 2 (through main) a
-// failure: a broker refusing for good, retries spent at start or after a loss, bad configuration.
+// once, a third exits at once). Exit codes: 0 stopped on request, 1 running tasks ended at once (a
+// second signal, or the shutdown timeout passed) or stopped by itself after a flood of stray errors
+// (worker/stray-errors.ts), 2 (through main) a failure: a broker refusing for good, retries spent at
+// start or after a loss, bad configuration.
 import { createLogger, logTaskEvents, type LogFormat, type LogLevel } from "../../monitor/task-log.ts";
 import { maskUrl } from "../../util/url.ts";
 import { createWorker, type Worker } from "../../worker/worker.ts";
@@ -44,10 +45,14 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     if (signals === 1) {
       logger.info(`${signal} received: finishing running tasks (send it again to stop at once)`);
       void worker.stop(signal);
+    } else if (signals === 2) {
+      logger.warn(`${signal} received again: stopping at once (a third one exits now)`);
+      void worker.terminate(`${signal} received again`);
     } else {
-      logger.warn(`${signal} received again: stopping at once`);
-      exitCode = 1;
-      void worker.terminate();
+      // The user will wait no longer for the stop to finish (stop hooks, closing): nothing more is.
+      logger.warn(`${signal} received a third time: exiting now`);
+      logger.flush?.();
+      process.exit(1);
     }
   };
   process.on("SIGTERM", onSignal);
@@ -78,7 +83,7 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
   }
   // Stopped by itself: its broker connection is gone for good (main prints it and exits 2).
   if (worker.failure) throw worker.failure;
-  return exitCode;
+  return worker.forced ? 1 : exitCode;
 }
 
 function banner(worker: Worker, app: App): string {
