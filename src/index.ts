@@ -22,9 +22,11 @@ export {
   TaskRevokedError,
   TimeLimitExceeded,
   TimeoutError,
+  WorkerHookError,
   WorkerLostError,
   type RefusalReason,
 } from "./app/errors.ts";
+export type { WorkerHook, WorkerHookOptions, WorkerInfo, WorkerStopInfo } from "./app/worker-hooks.ts";
 export { Worker, createWorker, type WorkerOptions, type WorkerStats } from "./worker/worker.ts";
 export type { Broker, DeadLetter, DeadLetterStore, Delivery, RejectOptions, RejectReason } from "./broker/broker.ts";
 export type { ResultBackend } from "./backend/backend.ts";

@@ -21,6 +21,7 @@ import { buildMessage, publishMessage, publishMessages, queueFor, type Call } fr
 import { AsyncResult, type ResultSource } from "./result.ts";
 import type { AnyTask, BoundTaskFunction, CallOptions, Task, TaskContext, TaskFunction } from "./task.ts";
 import { resolveTaskOptions, type TaskOptions } from "./task-options.ts";
+import { WorkerHooks, type WorkerHook, type WorkerHookOptions, type WorkerInfo, type WorkerStopInfo } from "./worker-hooks.ts";
 
 export interface AppOptions extends Partial<Config> {
   /** Read CELERIAC_BROKER_URL and friends from the environment. Default true. */
@@ -52,6 +53,8 @@ export class App {
   private eagerStore: MemoryBackend | null = null;
   /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
   private readonly given: Partial<Config>;
+  /** What each worker of this app runs as it starts and stops (onWorkerStart, onWorkerStop). */
+  readonly workerHooks = new WorkerHooks();
   /** Aborted by close(): a connect still waiting for its server gives up. */
   private connects = new AbortController();
   /** Closes begun by forget(), awaited by close(). */
@@ -66,15 +69,27 @@ export class App {
   }
 
   /**
-   * A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. A default
-   * derived from another key follows the override: `--broker redis://…` on an app that set no
+   * A copy of this app's tasks and worker hooks (not its event listeners) with some config replaced. A
+   * default derived from another key follows the override: a new brokerUrl on an app that set no
    * resultBackend leaves results disabled rather than in a memory:// store no one can read.
+   * Example: `const staging = app.withConfig({ brokerUrl: "redis://staging:6379/0" })`.
    */
   withConfig(overrides: Partial<Config>): App {
     const copy = new App({ ...this.given, ...overrides, readEnv: false });
     for (const task of this.tasks.values()) copy.tasks.set(task.name, task);
+    copy.workerHooks.addAll(this.workerHooks);
     copy.log = this.log;
     return copy;
+  }
+
+  /** Run `fn` as each worker starts, before it connects (see WorkerHooks.onStart). Example: `app.onWorkerStart(() => pool.connect())`. */
+  onWorkerStart(fn: WorkerHook<WorkerInfo>, options?: WorkerHookOptions): () => void {
+    return this.workerHooks.onStart(fn, options);
+  }
+
+  /** Run `fn` as each worker stops, its tasks ended (see WorkerHooks.onStop). Example: `app.onWorkerStop(() => pool.end())`. */
+  onWorkerStop(fn: WorkerHook<WorkerStopInfo>, options?: WorkerHookOptions): () => void {
+    return this.workerHooks.onStop(fn, options);
   }
 
   /**

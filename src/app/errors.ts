@@ -66,6 +66,13 @@ export class WorkerLostError extends CeleriacError {
   }
 }
 
+/** A worker start or stop hook (app.onWorkerStart / onWorkerStop) threw or ran past its timeout. */
+export class WorkerHookError extends CeleriacError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WORKER_HOOK_FAILED", message, options);
+  }
+}
+
 /** A message named a task this worker does not know. */
 export class NotRegistered extends CeleriacError {
   constructor(taskName: string, hint: string) {

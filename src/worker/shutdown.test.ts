@@ -1,9 +1,10 @@
 // Shutdown on the embedded broker: a forced stop (terminate(), or the shutdown timeout passing) ends
 // running tasks from outside and ignores whatever they do later; acksLate messages go back to the queue
-// with nothing settled, early-acked ones are recorded as FAILURE WorkerLostError.
+// with nothing settled, early-acked ones are recorded as FAILURE WorkerLostError. The app's worker
+// hooks run around a worker's life, bounded, in order.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TaskFailedError, WorkerLostError } from "../app/errors.ts";
+import { TaskFailedError, WorkerHookError, WorkerLostError } from "../app/errors.ts";
 import { invokeTask } from "../app/invoke.ts";
 import { buildMessage } from "../app/producer.ts";
 import type { MemoryBroker } from "../broker/memory/memory-broker.ts";
@@ -134,5 +135,72 @@ describe("a forced stop", () => {
     });
     assert.equal(outcome.kind, "terminated");
     assert.equal(ran, false);
+  });
+});
+
+describe("worker hooks", () => {
+  test("start hooks run before the first task; stop hooks after the last one ends, newest first, told the reason", async () => {
+    const { app, worker } = setup();
+    const seen: string[] = [];
+    app.onWorkerStart(({ queues }) => void seen.push(`start ${queues.join(",")}`));
+    app.onWorkerStop(() => void seen.push("stop first-added"));
+    app.onWorkerStop(async ({ reason, forced }) => {
+      await sleep(5);
+      seen.push(`stop last-added ${reason} ${forced}`);
+    });
+    const slow = app.task("t.hooked", async () => {
+      seen.push("task");
+      await sleep(50);
+      seen.push("task ends");
+    });
+    const started = record(app, "task:started");
+    await worker.start();
+    await slow.delay();
+    await eventually(() => started.length === 1, "the task to start");
+    await worker.stop("test");
+    assert.deepEqual(seen, ["start celery", "task", "task ends", "stop last-added test false", "stop first-added"]);
+  });
+
+  test("a stop hook that throws or outlives its timeout is reported; the others still run and the worker stops", async () => {
+    const { app, worker } = setup();
+    const ran: string[] = [];
+    app.onWorkerStop(() => void ran.push("third"));
+    app.onWorkerStop(() => new Promise<never>(() => {}), { timeout: 0.05 });
+    app.onWorkerStop(function closePool() {
+      throw new Error("pool already closed");
+    });
+    const errors = record(app, "worker:error");
+    await worker.start();
+    await worker.stop();
+    assert.deepEqual(ran, ["third"]);
+    assert.equal(worker.status, "stopped");
+    assert.deepEqual(
+      errors.map((e) => [e.error instanceof WorkerHookError, e.message]),
+      [
+        [true, 'worker stop hook "closePool" failed: pool already closed'],
+        [true, "worker stop hook #2 did not finish within 0.05 s"],
+      ],
+    );
+  });
+
+  test("a start hook that fails fails the start: nothing is consumed, and the stop hooks run", async () => {
+    const { app, worker } = setup();
+    const stops: string[] = [];
+    app.onWorkerStart(() => Promise.reject(new Error("no database")));
+    app.onWorkerStop(({ reason }) => void stops.push(reason));
+    let ran = false;
+    const task = app.task("t.unreached", () => void (ran = true));
+    await task.delay();
+    await assert.rejects(worker.start(), (error: unknown) => error instanceof WorkerHookError && /start hook #1 failed: no database/.test(error.message));
+    assert.deepEqual(stops, ["start failed: worker start hook #1 failed: no database"]);
+    await sleep(20);
+    assert.equal(ran, false);
+    assert.equal(await ((await app.getBroker()) as MemoryBroker).length("celery"), 1);
+  });
+
+  test("a hook's timeout must be a finite number of seconds", () => {
+    const { app } = setup();
+    assert.throws(() => app.onWorkerStop(() => {}, { timeout: Infinity }), /finite number of seconds > 0, got Infinity/);
+    assert.throws(() => app.onWorkerStart(() => {}, { timeout: 0 }), /got 0/);
   });
 });

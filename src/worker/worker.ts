@@ -1,7 +1,7 @@
 // The worker: connects the app's broker and backend, consumes its queues with a prefetch window of
 // concurrency × multiplier, and hands each delivery to the pipeline. stop() is the graceful shutdown:
 // take no more work, give back every message not started, let running tasks finish within the timeout
-// (then end them at once, as terminate() does: shutdown.ts).
+// (then end them at once, as terminate() does: shutdown.ts). The app's worker hooks run around it all.
 import { setMaxListeners } from "node:events";
 import type { App } from "../app/app.ts";
 import { RunningTasks } from "../app/running-tasks.ts";
@@ -64,6 +64,8 @@ export class Worker {
   private readonly forceStop = new AbortController();
   private readonly running = new RunningTasks();
   private readonly drain = new Drain({ running: this.running, forceStop: this.forceStop, returnUnsettled: () => this.returnUnsettled() });
+  /** The start hooks have begun and the stop hooks have not: they run as the worker stops. */
+  private hooksToStop = false;
   private readonly ledger: Ledger = {
     unsettled: new Set<GuardedDelivery>(),
     onReject: (requeue) => {
@@ -116,7 +118,9 @@ export class Worker {
   /**
    * Connect and start consuming. Resolves once consuming. With brokerConnectionRetryOnStartup (the
    * default) an unreachable broker is waited for as long as brokerConnectionMaxRetries lasts; a refusal
-   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED.
+   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED. The
+   * app's start hooks run first (a failing one rejects with WorkerHookError); a start that fails after
+   * them runs the stop hooks.
    */
   async start(): Promise<void> {
     if (this.state !== "idle") throw new Error(`worker cannot start from state "${this.state}"`);
@@ -125,7 +129,10 @@ export class Worker {
     try {
       await this.starting;
     } catch (error) {
-      if (this.state === "starting") this.state = "stopped";
+      if (this.state === "starting") {
+        this.state = "stopped";
+        await this.runStopHooks(`start failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
       throw error;
     }
     this.state = "running";
@@ -139,6 +146,9 @@ export class Worker {
 
   private async connectAndConsume(): Promise<void> {
     const signal = this.startAbort.signal;
+    this.hooksToStop = true;
+    await this.app.workerHooks.runStart({ hostname: this.hostname, queues: this.queues });
+    signal.throwIfAborted();
     const wait = { signal, ...(this.app.config.brokerConnectionRetryOnStartup ? { timeoutMs: Infinity } : {}) };
     const broker = await this.app.getBroker(wait);
     const backend = await this.app.getBackend(wait);
@@ -183,8 +193,8 @@ export class Worker {
 
   /**
    * Stop gracefully: no new work; messages not started go back to the queue; running tasks get
-   * `shutdownTimeout` seconds, then they are ended at once as by terminate(). Resolves with how many
-   * messages were returned to the queue.
+   * `shutdownTimeout` seconds, then they are ended at once as by terminate(). The app's stop hooks run
+   * last. Resolves with how many messages were returned to the queue.
    */
   stop(reason = "requested"): Promise<number> {
     this.stopped ??= this.doStop(reason);
@@ -210,12 +220,20 @@ export class Worker {
     await this.consumer?.cancel().catch(() => {});
     this.stopping.abort(new Error(`worker stopping: ${reason}`));
     await this.drain.run((this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000);
+    await this.runStopHooks(reason);
     await this.stopControl?.().catch(() => {});
     this.stopIsolating?.();
     this.state = "stopped";
     this.app.events.emit("worker:stopped", { hostname: this.hostname, returnedToQueue: this.returnedToQueue });
     this.markStopped(this.returnedToQueue);
     return this.returnedToQueue;
+  }
+
+  private async runStopHooks(reason: string): Promise<void> {
+    if (!this.hooksToStop) return;
+    this.hooksToStop = false;
+    const info = { hostname: this.hostname, queues: this.queues, reason, forced: this.forced };
+    await this.app.workerHooks.runStop(info, (error) => this.app.events.emit("worker:error", { message: error.message, error }));
   }
 
   private async returnUnsettled(): Promise<void> {
