@@ -42,7 +42,7 @@ type Logger = (level: "info" | "warn" | "error", message: string) => void;
  * ```
  */
 export class App {
-  readonly config: Readonly<Config>;
+  private current: Readonly<Config>;
   readonly events = new TypedEvents();
   /** This client's id, sent as `reply_to` (Celery's app.thread_oid); rpc results come back here. */
   readonly oid = randomUUID();
@@ -52,7 +52,7 @@ export class App {
   private backend: Promise<ResultBackend | null> | null = null;
   private eagerStore: MemoryBackend | null = null;
   /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
-  private readonly given: Partial<Config>;
+  private given: Partial<Config>;
   /** What each worker of this app runs as it starts and stops (onWorkerStart, onWorkerStop). */
   readonly workerHooks = new WorkerHooks();
   /** Aborted by close(): a connect still waiting for its server gives up. */
@@ -65,7 +65,12 @@ export class App {
   constructor(options: AppOptions = {}) {
     const { readEnv = true, ...config } = options;
     this.given = { ...config, ...(readEnv ? configFromEnv() : {}) };
-    this.config = resolveConfig(this.given);
+    this.current = resolveConfig(this.given);
+  }
+
+  /** The validated, frozen configuration. */
+  get config(): Readonly<Config> {
+    return this.current;
   }
 
   /**
@@ -80,6 +85,22 @@ export class App {
     copy.workerHooks.addAll(this.workerHooks);
     copy.log = this.log;
     return copy;
+  }
+
+  /**
+   * Replace some config of this very app, before it connects (how `celeriac worker` applies --broker and
+   * --backend to the app a task module exports: the module's listeners and hooks stay the ones that
+   * run). Defaults follow as with withConfig; throws APP_CONNECTED once a broker or backend is in use
+   * (no overrides: nothing to do, never throws).
+   * Example: `app.reconfigure({ brokerUrl: "redis://localhost:6379/0", resultBackend: null })`.
+   */
+  reconfigure(overrides: Partial<Config>): this {
+    if (Object.keys(overrides).length === 0) return this;
+    if (this.broker || this.backend || this.eagerStore) throw new CeleriacError("APP_CONNECTED", "the app has connected already, so its config can no longer change: reconfigure it before its first send or worker start, or use withConfig() for a copy");
+    const given = { ...this.given, ...overrides };
+    this.current = resolveConfig(given);
+    this.given = given;
+    return this;
   }
 
   /** Run `fn` as each worker starts, before it connects (see WorkerHooks.onStart). Example: `app.onWorkerStart(() => pool.connect())`. */

@@ -1,9 +1,10 @@
-// `celeriac worker`: load the user's app, start a worker with a banner, log every task, and shut down
+// `celeriac worker`: load the user's app (the very object the task module exports, so its listeners
+// and hooks are the ones that run), start a worker with a banner, log every task, and shut down
 // gracefully on SIGTERM/SIGINT at any stage, waiting for its broker included (a second signal stops at
 // once, a third exits at once). Exit codes: 0 stopped on request, 1 running tasks ended at once (a
 // second signal, or the shutdown timeout passed) or stopped by itself after a flood of stray errors
 // (worker/stray-errors.ts), 2 (through main) a failure: a broker refusing for good, retries spent at
-// start or after a loss, bad configuration.
+// start or after a loss, bad configuration. main then ends the process, whatever the task module holds.
 import { createLogger, logTaskEvents, type LogFormat, type LogLevel } from "../../monitor/task-log.ts";
 import { maskUrl } from "../../util/url.ts";
 import { createWorker, type Worker } from "../../worker/worker.ts";
@@ -24,8 +25,11 @@ export interface WorkerCommandOptions {
   shutdownTimeout?: number;
 }
 
+/** How long app.close() may take once the worker has stopped; the process ends either way. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 export async function runWorker(options: WorkerCommandOptions): Promise<number> {
-  const app = (await loadApp(options.app)).withConfig(connectionOverrides(options));
+  const app = (await loadApp(options.app)).reconfigure(connectionOverrides(options));
   const logger = createLogger({ format: options.logFormat, level: options.loglevel });
   app.log = (level, message) => logger[level](message);
   logTaskEvents(app, logger);
@@ -78,7 +82,9 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
-    await app.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([app.close(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
     logger.flush?.();
   }
   // Stopped by itself: its broker connection is gone for good (main prints it and exits 2).
