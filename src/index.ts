@@ -22,8 +22,11 @@ export {
   TaskRevokedError,
   TimeLimitExceeded,
   TimeoutError,
+  WorkerHookError,
+  WorkerLostError,
   type RefusalReason,
 } from "./app/errors.ts";
+export type { WorkerHook, WorkerHookOptions, WorkerInfo, WorkerStopInfo } from "./app/worker-hooks.ts";
 export { Worker, createWorker, type WorkerOptions, type WorkerStats } from "./worker/worker.ts";
 export type { SecurityOptions } from "./app/security.ts";
 // Plug-ins: a broker or result backend shipped as its own package (docs/plugins.md); its tests use

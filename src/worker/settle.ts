@@ -113,6 +113,11 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
       return;
     case "ignore":
       return finish(s);
+    case "terminated":
+      // Ended by a forced stop while it ran: an acksLate message goes back to the queue to run again;
+      // an early-acked one is lost, so it is recorded as failed (as Celery records WorkerLostError).
+      if (s.acked) return settleAsync(ctx, s, { ...outcome, kind: "failure", timedOut: false });
+      return s.delivery.reject({ requeue: true });
   }
 }
 
