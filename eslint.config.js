@@ -13,4 +13,17 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
+  {
+    files: ["**/*.test.ts", "test/**/*.ts", "bench/**/*.ts", "src/testing/**/*.ts"],
+    rules: {
+      // Without a message, a failing assert.ok(value) / assert(value) makes Node re-read and re-parse the
+      // test's source to describe the expression; on our TypeScript files that parse can spin for
+      // minutes, so a failing test hung until the runner's timeout instead of failing (seen in CI).
+      "no-restricted-syntax": [
+        "error",
+        { selector: "CallExpression[callee.object.name='assert'][callee.property.name='ok'][arguments.length<2]", message: "assert.ok needs a message: without one, a failure can hang the test (Node parses the TypeScript source to describe it)." },
+        { selector: "CallExpression[callee.name='assert'][arguments.length<2]", message: "assert() needs a message: without one, a failure can hang the test (Node parses the TypeScript source to describe it)." },
+      ],
+    },
+  },
 );

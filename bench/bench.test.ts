@@ -32,14 +32,14 @@ test("npm run bench -- --quick writes the documented JSON for every system and s
       checks: { name: string; ok: boolean }[];
       skipped: { system: string; reason: string }[];
     };
-    assert.ok(report.machine.cores >= 1);
+    assert.ok(report.machine.cores >= 1, "report.machine.cores >= 1");
     assert.equal(typeof report.machine.cpuModel, "string");
     for (const key of ["node", "celeriac", "bullmq", "redis"]) assert.equal(typeof report.versions[key], "string", key);
     assert.match(report.command, /--quick/);
 
     assertRows(report.results, { systems: SYSTEMS, scenarios: SCENARIOS, units: UNITS });
     const expectedSystems = celeryImportable("redis") ? SYSTEMS : ["celeriac", "bullmq"];
-    if (!expectedSystems.includes("celery")) assert.ok(report.skipped.some((s) => s.system === "celery" && s.reason.length > 0));
+    if (!expectedSystems.includes("celery")) assert.ok(report.skipped.some((s) => s.system === "celery" && s.reason.length > 0), "report.skipped.some((s) => s.system === \"celery\" && s.reason.length > 0)");
     for (const system of expectedSystems) {
       for (const [scenario, unit] of EXPECTED) {
         assert.ok(

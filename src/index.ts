@@ -22,10 +22,34 @@ export {
   TaskRevokedError,
   TimeLimitExceeded,
   TimeoutError,
+  WorkerHookError,
+  WorkerLostError,
   type RefusalReason,
 } from "./app/errors.ts";
+export type { WorkerHook, WorkerHookOptions, WorkerInfo, WorkerStopInfo } from "./app/worker-hooks.ts";
 export { Worker, createWorker, type WorkerOptions, type WorkerStats } from "./worker/worker.ts";
-export type { Broker, DeadLetter, DeadLetterStore, Delivery, RejectOptions, RejectReason } from "./broker/broker.ts";
-export type { ResultBackend } from "./backend/backend.ts";
-export type { ResultRecord, TaskState } from "./protocol/result.ts";
-export type { Signature } from "./protocol/message.ts";
+export type { SecurityOptions } from "./app/security.ts";
+// Plug-ins: a broker or result backend shipped as its own package (docs/plugins.md); its tests use
+// the conformance suites in `celeriac/testing` (src/testing/index.ts).
+export { registerBroker } from "./broker/registry.ts";
+export { registerBackend } from "./backend/registry.ts";
+export type {
+  Broker,
+  BrokerCapabilities,
+  BrokerFactory,
+  BrokerOptions,
+  ConnectOptions,
+  ConsumeOptions,
+  Consumer,
+  ControlMessage,
+  DeadLetter,
+  DeadLetterStore,
+  Delivery,
+  DeliveryHandler,
+  PublishOptions,
+  RejectOptions,
+  RejectReason,
+} from "./broker/broker.ts";
+export type { BackendFactory, BackendOptions, ResultBackend, WaitOptions } from "./backend/backend.ts";
+export type { ResultRecord, TaskErrorInfo, TaskState } from "./protocol/result.ts";
+export type { Signature, WireMessage, WireProperties } from "./protocol/message.ts";

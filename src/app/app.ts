@@ -1,5 +1,6 @@
 // The app: configuration, the task registry, and lazy connections to the broker and result backend.
-// Creating an app does no I/O; the first send, result read or worker start connects.
+// Creating an app opens no connection (it only reads the key files message signing names); the first
+// send, result read or worker start connects.
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Broker, BrokerOptions } from "../broker/broker.ts";
@@ -21,6 +22,8 @@ import { buildMessage, publishMessage, publishMessages, queueFor, type Call } fr
 import { AsyncResult, type ResultSource } from "./result.ts";
 import type { AnyTask, BoundTaskFunction, CallOptions, Task, TaskContext, TaskFunction } from "./task.ts";
 import { resolveTaskOptions, type TaskOptions } from "./task-options.ts";
+import { loadSecurity, type MessageSecurity } from "./security.ts";
+import { WorkerHooks, type WorkerHook, type WorkerHookOptions, type WorkerInfo, type WorkerStopInfo } from "./worker-hooks.ts";
 
 export interface AppOptions extends Partial<Config> {
   /** Read CELERIAC_BROKER_URL and friends from the environment. Default true. */
@@ -41,17 +44,22 @@ type Logger = (level: "info" | "warn" | "error", message: string) => void;
  * ```
  */
 export class App {
-  readonly config: Readonly<Config>;
+  private current: Readonly<Config>;
   readonly events = new TypedEvents();
   /** This client's id, sent as `reply_to` (Celery's app.thread_oid); rpc results come back here. */
   readonly oid = randomUUID();
   readonly hostname = `celeriac@${hostname()}`;
+  /** Message signing: what this app signs with and the certificates its workers trust; null when off. */
+  /** Signing and verification, when the `security` config is set (re-read by reconfigure). */
+  security: MessageSecurity | null;
   private readonly tasks = new Map<string, AnyTask>();
   private broker: Promise<Broker> | null = null;
   private backend: Promise<ResultBackend | null> | null = null;
   private eagerStore: MemoryBackend | null = null;
   /** The config as given (code and environment), before defaults: withConfig re-derives defaults from it. */
-  private readonly given: Partial<Config>;
+  private given: Partial<Config>;
+  /** What each worker of this app runs as it starts and stops (onWorkerStart, onWorkerStop). */
+  readonly workerHooks = new WorkerHooks();
   /** Aborted by close(): a connect still waiting for its server gives up. */
   private connects = new AbortController();
   /** Closes begun by forget(), awaited by close(). */
@@ -62,19 +70,55 @@ export class App {
   constructor(options: AppOptions = {}) {
     const { readEnv = true, ...config } = options;
     this.given = { ...config, ...(readEnv ? configFromEnv() : {}) };
-    this.config = resolveConfig(this.given);
+    this.current = resolveConfig(this.given);
+    // The one I/O at creation: key and certificate files are read and checked now, not at the first send.
+    this.security = this.current.security ? loadSecurity(this.current.security) : null;
+  }
+
+  /** The validated, frozen configuration. */
+  get config(): Readonly<Config> {
+    return this.current;
   }
 
   /**
-   * A copy of this app's tasks with some config replaced (CLI flags); tasks are shared. A default
-   * derived from another key follows the override: `--broker redis://…` on an app that set no
+   * A copy of this app's tasks and worker hooks (not its event listeners) with some config replaced. A
+   * default derived from another key follows the override: a new brokerUrl on an app that set no
    * resultBackend leaves results disabled rather than in a memory:// store no one can read.
+   * Example: `const staging = app.withConfig({ brokerUrl: "redis://staging:6379/0" })`.
    */
   withConfig(overrides: Partial<Config>): App {
     const copy = new App({ ...this.given, ...overrides, readEnv: false });
     for (const task of this.tasks.values()) copy.tasks.set(task.name, task);
+    copy.workerHooks.addAll(this.workerHooks);
     copy.log = this.log;
     return copy;
+  }
+
+  /**
+   * Replace some config of this very app, before it connects (how `celeriac worker` applies --broker and
+   * --backend to the app a task module exports: the module's listeners and hooks stay the ones that
+   * run). Defaults follow as with withConfig; throws APP_CONNECTED once a broker or backend is in use
+   * (no overrides: nothing to do, never throws).
+   * Example: `app.reconfigure({ brokerUrl: "redis://localhost:6379/0", resultBackend: null })`.
+   */
+  reconfigure(overrides: Partial<Config>): this {
+    if (Object.keys(overrides).length === 0) return this;
+    if (this.broker || this.backend || this.eagerStore) throw new CeleriacError("APP_CONNECTED", "the app has connected already, so its config can no longer change: reconfigure it before its first send or worker start, or use withConfig() for a copy");
+    const given = { ...this.given, ...overrides };
+    this.current = resolveConfig(given);
+    this.given = given;
+    this.security = this.current.security ? loadSecurity(this.current.security) : null;
+    return this;
+  }
+
+  /** Run `fn` as each worker starts, before it connects (see WorkerHooks.onStart). Example: `app.onWorkerStart(() => pool.connect())`. */
+  onWorkerStart(fn: WorkerHook<WorkerInfo>, options?: WorkerHookOptions): () => void {
+    return this.workerHooks.onStart(fn, options);
+  }
+
+  /** Run `fn` as each worker stops, its tasks ended (see WorkerHooks.onStop). Example: `app.onWorkerStop(() => pool.end())`. */
+  onWorkerStop(fn: WorkerHook<WorkerStopInfo>, options?: WorkerHookOptions): () => void {
+    return this.workerHooks.onStop(fn, options);
   }
 
   /**
@@ -236,7 +280,7 @@ export class App {
     // Only a backend already in use (a caller that waits on results): a producer that never waits
     // opens nothing for it.
     if (this.backend && !message.ignoreResult) (await this.backend)?.expect?.(message.id);
-    await publishMessage(broker, queue, message);
+    await publishMessage(broker, queue, message, this.security?.signer);
     this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
     return new AsyncResult(message.id, () => this.resultSource());
   }
@@ -268,7 +312,7 @@ export class App {
         results.push(new AsyncResult(message.id, () => this.resultSource()));
       }
       for (const [queue, batch] of byQueue) {
-        await publishMessages(broker, queue, batch);
+        await publishMessages(broker, queue, batch, this.security?.signer);
         for (const message of batch) this.events.emit("task:sent", { id: message.id, name: message.task, queue, eta: message.eta });
       }
     }

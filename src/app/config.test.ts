@@ -8,7 +8,7 @@ test("defaults use the embedded broker and backend", () => {
   assert.equal(config.brokerUrl, "memory://");
   assert.equal(config.resultBackend, "memory://");
   assert.equal(config.taskDefaultQueue, "celery");
-  assert.ok(Object.isFrozen(config));
+  assert.ok(Object.isFrozen(config), "Object.isFrozen(config)");
 });
 
 test("later sources win: code, then environment, then flags", () => {
@@ -19,7 +19,7 @@ test("later sources win: code, then environment, then flags", () => {
 
 test("an unknown key names the nearest known one", () => {
   assert.throws(() => resolveConfig({ brokerURL: "redis://x" } as never), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
+    assert.ok(error instanceof ConfigError, "error instanceof ConfigError");
     assert.equal(error.code, "CONFIG_INVALID");
     assert.match(error.message, /unknown config key "brokerURL" \(did you mean "brokerUrl"\?\)/);
     return true;
@@ -59,7 +59,7 @@ test("a bad URL in a config error is echoed with its credentials masked", () => 
   const bad = ["redis//:hunter2-pw@cache/0", "cache:6379/0?password=hunter2-pw", "amqp:guest:hunter2-pw@mq//"];
   for (const [key, value] of bad.flatMap((url) => [["brokerUrl", url], ["resultBackend", url]] as const)) {
     assert.throws(() => resolveConfig({ [key]: value }), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
+      assert.ok(error instanceof ConfigError, "error instanceof ConfigError");
       assert.match(error.message, new RegExp(`config "${key}" is ".*\\*\\*\\*\\*.*"; expected a URL`));
       assert.ok(!error.message.includes("hunter2"), error.message);
       return true;

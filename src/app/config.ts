@@ -4,6 +4,7 @@ import { ConfigError } from "../util/errors.ts";
 import { didYouMean } from "../util/suggest.ts";
 import { maskUrl } from "../util/url.ts";
 import type { Serializer } from "../protocol/message.ts";
+import type { SecurityOptions } from "./security.ts";
 
 export interface Config {
   /** Broker URL. Default `memory://` (the embedded broker). */
@@ -78,6 +79,11 @@ export interface Config {
   brokerVisibilityTimeout: number;
   /** Settings only one broker understands (see docs/brokers.md), validated by that broker. Default {}. */
   brokerTransportOptions: Record<string, unknown>;
+  /**
+   * Message signing (Celery's auth serializer): every message sent is signed with `key`, and a worker
+   * runs only messages signed by one of `trustedCerts` (see docs/security.md). Default null (off).
+   */
+  security: SecurityOptions | null;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
@@ -107,6 +113,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   brokerHeartbeat: 60,
   brokerVisibilityTimeout: 300,
   brokerTransportOptions: {},
+  security: null,
 });
 
 const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof Config)[];
@@ -144,6 +151,8 @@ export function resolveConfig(...sources: (Partial<Config> | undefined)[]): Read
   }
   if (!sources.some((source) => source?.resultBackend !== undefined)) merged["resultBackend"] = defaultResultBackend(merged["brokerUrl"]);
   validate(merged);
+  // Frozen like the rest: the keys it names are read once, when the app is created (app/security.ts).
+  if (merged["security"]) merged["security"] = Object.freeze({ ...(merged["security"] as SecurityOptions) });
   return Object.freeze(merged as unknown as Config);
 }
 
@@ -196,4 +205,7 @@ function validate(config: Record<string, unknown>): void {
   number("brokerVisibilityTimeout", 1);
   const transport = config["brokerTransportOptions"];
   if (typeof transport !== "object" || transport === null || Array.isArray(transport)) fail("brokerTransportOptions", "an object of broker-specific settings");
+  const security = config["security"];
+  // Not echoed: it may hold a private key as PEM text.
+  if (security !== null && (typeof security !== "object" || Array.isArray(security))) throw new ConfigError('config "security" must be null or { key, cert, trustedCerts, digest? }');
 }

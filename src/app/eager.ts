@@ -37,6 +37,7 @@ export async function runEagerly(task: AnyTask, message: TaskMessage, env: Eager
         record = { ...base, state: "SUCCESS", value: outcome.value, error: null, dateDone: new Date() };
         break;
       case "failure":
+      case "terminated": // no worker to stop in eager mode; a failure all the same
         if (env.config.taskEagerPropagates) throw outcome.thrown;
         record = { ...base, state: "FAILURE", value: null, error: outcome.error, traceback: outcome.traceback, dateDone: new Date() };
         break;

@@ -54,6 +54,25 @@ export class MaxRetriesExceededError extends CeleriacError {
   }
 }
 
+/**
+ * The worker stopped at once (a second stop request, or its shutdown timeout passed) while the task
+ * ran: its signal fires with this reason and whatever the function does later is ignored. An acksLate
+ * message goes back to the queue; an early-acked one is stored as FAILURE with this error, which Celery
+ * reads as its own `WorkerLostError`.
+ */
+export class WorkerLostError extends CeleriacError {
+  constructor(reason: string) {
+    super("WORKER_LOST", `the worker stopped at once (${reason}) while the task ran`);
+  }
+}
+
+/** A worker start or stop hook (app.onWorkerStart / onWorkerStop) threw or ran past its timeout. */
+export class WorkerHookError extends CeleriacError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("WORKER_HOOK_FAILED", message, options);
+  }
+}
+
 /** A message named a task this worker does not know. */
 export class NotRegistered extends CeleriacError {
   constructor(taskName: string, hint: string) {

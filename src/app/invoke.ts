@@ -1,14 +1,15 @@
 // Runs one task function for one message and classifies what happened into a closed Outcome. It
 // enforces the soft limit (the task's AbortSignal) and the hard limit (the slot is freed even if the
-// function never returns), lets an error that escaped a running task end it as a failure, binds
-// keyword arguments, and decides retries. It never acks or stores: the worker's settle step (or eager
+// function never returns), lets an error that escaped a running task or a worker's forced stop end it
+// from outside, binds keyword arguments, and decides retries. It never acks or stores: the worker's settle step (or eager
 // mode) acts on the Outcome.
 import type { TaskMessage } from "../protocol/message.ts";
 import type { TaskErrorInfo, TaskState } from "../protocol/result.ts";
 import { errorInfoFrom, tracebackFrom } from "../protocol/result-meta.ts";
 import { exponentialBackoff } from "../util/backoff.ts";
-import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded } from "./errors.ts";
+import { Ignore, MaxRetriesExceededError, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from "./errors.ts";
 import { runWithRequest } from "./current.ts";
+import type { RunningTasks } from "./running-tasks.ts";
 import type { AnyTask, RetryOptions, TaskContext, TaskRequest } from "./task.ts";
 
 export type Outcome =
@@ -16,7 +17,9 @@ export type Outcome =
   | { kind: "retry"; countdownSeconds: number; error: TaskErrorInfo | null; traceback: string | null; runtimeMs: number }
   | { kind: "failure"; error: TaskErrorInfo; traceback: string | null; timedOut: boolean; runtimeMs: number; thrown: unknown }
   | { kind: "reject"; reason: string; requeue: boolean; runtimeMs: number }
-  | { kind: "ignore"; runtimeMs: number };
+  | { kind: "ignore"; runtimeMs: number }
+  // Ended by its worker's forced stop (a WorkerLostError): nothing the function did after counts.
+  | { kind: "terminated"; error: TaskErrorInfo; traceback: string | null; runtimeMs: number; thrown: unknown };
 
 export interface InvokeEnvironment {
   hostname: string;
@@ -26,8 +29,13 @@ export interface InvokeEnvironment {
   defaultTimeLimit: number | null;
   defaultSoftTimeLimit: number | null;
   updateState(state: TaskState, meta: unknown): Promise<void>;
-  /** Aborts the task's signal too (a worker's forced stop). */
+  /**
+   * A worker's forced stop: aborts the task's signal too, and a task not started yet when it fires does
+   * not start (its outcome is "terminated").
+   */
   stopSignal?: AbortSignal;
+  /** Holds the task while its promise is awaited, so a forced stop can end it (RunningTasks.endAll). */
+  running?: RunningTasks;
   /** Whoever runs the task (a worker), handed back by identity when an error escapes the task. */
   runner?: object;
 }
@@ -40,6 +48,7 @@ export function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvir
   const hard = message.timeLimit[0] ?? task.options.timeLimit ?? env.defaultTimeLimit;
   const soft = message.timeLimit[1] ?? task.options.softTimeLimit ?? env.defaultSoftTimeLimit;
   const started = performance.now();
+  if (env.stopSignal?.aborted) return classifyError(task, message, env.stopSignal.reason, 0);
   const ctx = new Context(message, env);
   if (hard || soft) {
     // The limits count from the call; a synchronous throw becomes a rejection.
@@ -67,7 +76,7 @@ export function invokeTask(task: AnyTask, message: TaskMessage, env: InvokeEnvir
 function awaitOutcome(task: AnyTask, message: TaskMessage, ctx: Context, started: number, hard: number | null, soft: number | null, run: () => PromiseLike<unknown>): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const ending = new Ending(task, message, ctx, started, resolve);
-    ctx.ending = ending;
+    ctx.begin(ending);
     if (soft) ending.softTimer = setTimeout(() => ctx.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
     if (hard) ending.hardTimer = setTimeout(() => ctx.failFromOutside(new TimeLimitExceeded(hard)), hard * 1000);
     // Promise.resolve: a native promise as is; any other thenable, adopted safely (its then may throw).
@@ -175,7 +184,7 @@ class Context implements TaskContext {
   // Made when the task reads its signal or a time limit fires (see LazyAbort).
   private aborter: LazyAbort | null = null;
   /** How it ends, when its function returned a promise (see awaitOutcome). */
-  ending: Ending | null = null;
+  private ending: Ending | null = null;
   // Ended from outside (hard limit, escaped error) while its function runs on: the FAILURE stored for
   // it must not be overwritten by a state the abandoned function reports later.
   private abandoned = false;
@@ -215,6 +224,12 @@ class Context implements TaskContext {
     return this.env.runner;
   }
 
+  /** Its function returned a promise: it ends through `ending`, and is running until then. */
+  begin(ending: Ending): void {
+    this.ending = ending;
+    this.env.running?.add(this);
+  }
+
   failFromOutside(error: unknown): boolean {
     if (!this.ending?.running) return false;
     this.abandoned = true;
@@ -230,6 +245,7 @@ class Context implements TaskContext {
 
   dispose(): void {
     this.aborter?.dispose();
+    if (this.ending) this.env.running?.delete(this);
   }
 
   retry(options: RetryOptions = {}): never {
@@ -266,6 +282,7 @@ function classifyError(task: AnyTask, message: TaskMessage, error: unknown, runt
   }
   if (error instanceof Reject) return { kind: "reject", reason: error.reason, requeue: error.requeue, runtimeMs };
   if (error instanceof Ignore) return { kind: "ignore", runtimeMs };
+  if (error instanceof WorkerLostError) return { kind: "terminated", error: errorInfoFrom(error), traceback: tracebackFrom(error), runtimeMs, thrown: error };
   if (task.options.autoretryFor.some((cls) => error instanceof cls)) {
     const { retryBackoff, retryBackoffMax, retryJitter, defaultRetryDelay } = task.options;
     const countdown = retryBackoff > 0 ? exponentialBackoff(retryBackoff, message.retries, retryBackoffMax, retryJitter) : defaultRetryDelay;

@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import type { Broker } from "../broker/broker.ts";
 import { encodeTaskMessage } from "../protocol/celery-v2.ts";
 import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
+import type { MessageSigner } from "../protocol/security.ts";
 import type { Config } from "./config.ts";
 import { currentTaskRequest } from "./current.ts";
 import type { CallOptions } from "./task.ts";
@@ -69,19 +70,19 @@ export function buildMessage(call: Call, config: Readonly<Config>, replyTo: stri
 const PUBLISH_WINDOW = 256;
 
 /**
- * Encode and publish messages to one queue: in one batch when the broker has publishMany, else in
- * windows of concurrent publishes, started in order, so a confirming broker confirms them together
- * instead of one round trip each.
+ * Encode (signed when `signer` is given) and publish messages to one queue: in one batch when the
+ * broker has publishMany, else in windows of concurrent publishes, started in order, so a confirming
+ * broker confirms them together instead of one round trip each.
  */
-export async function publishMessages(broker: Broker, queue: string, messages: readonly TaskMessage[]): Promise<void> {
-  const wires = messages.map((message) => encodeTaskMessage(message));
+export async function publishMessages(broker: Broker, queue: string, messages: readonly TaskMessage[], signer: MessageSigner | null = null): Promise<void> {
+  const wires = messages.map((message) => encodeTaskMessage(message, { signer }));
   if (broker.publishMany) return broker.publishMany(queue, wires);
   for (let start = 0; start < wires.length; start += PUBLISH_WINDOW) {
     await Promise.all(wires.slice(start, start + PUBLISH_WINDOW).map((wire) => broker.publish(queue, wire)));
   }
 }
 
-/** Encode and publish a message to its queue. */
-export async function publishMessage(broker: Broker, queue: string, message: TaskMessage): Promise<void> {
-  await broker.publish(queue, encodeTaskMessage(message));
+/** Encode (signed when `signer` is given) and publish a message to its queue. */
+export async function publishMessage(broker: Broker, queue: string, message: TaskMessage, signer: MessageSigner | null = null): Promise<void> {
+  await broker.publish(queue, encodeTaskMessage(message, { signer }));
 }

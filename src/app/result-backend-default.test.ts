@@ -38,7 +38,7 @@ test("with results disabled, get(), state() and record() fail at once with NO_RE
   const app = createApp({ readEnv: false, brokerUrl: REDIS });
   const result = app.asyncResult("4a7d3c52-0000-4000-8000-000000000000");
   const disabled = (error: unknown): boolean => {
-    assert.ok(error instanceof CeleriacError);
+    assert.ok(error instanceof CeleriacError, "error instanceof CeleriacError");
     assert.equal(error.code, "NO_RESULT_BACKEND");
     assert.match(error.message, /no result backend is configured.*set resultBackend \(e\.g\. "redis:\/\//);
     return true;

@@ -1,6 +1,6 @@
 // The result backend contract: where task states and results are stored and waited on. Implemented by
 // backend/memory (embedded default), backend/redis and backend/rpc; every implementation passes
-// test/conformance/backend.spec.ts against its real server.
+// src/testing/backend-conformance.ts against its real server.
 import type { ResultRecord } from "../protocol/result.ts";
 import type { ConnectOptions } from "../util/wait.ts";
 
@@ -49,4 +49,5 @@ export interface BackendOptions {
   log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
-export type BackendFactory = (url: string, options: BackendOptions) => ResultBackend;
+/** Makes a backend for a URL without connecting; a third party's may be async (registerBackend). */
+export type BackendFactory = (url: string, options: BackendOptions) => ResultBackend | Promise<ResultBackend>;

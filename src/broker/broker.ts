@@ -1,6 +1,6 @@
 // The broker contract: the few operations the producer and the worker need from a message transport.
 // Implemented by broker/memory (embedded default), broker/redis and broker/amqp; every implementation
-// passes test/conformance/broker.spec.ts against its real server.
+// passes src/testing/broker-conformance.ts against its real server.
 import type { WireMessage } from "../protocol/message.ts";
 import type { ConnectionError } from "../util/errors.ts";
 import type { ConnectOptions } from "../util/wait.ts";
@@ -136,8 +136,8 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** Creates a broker from a URL; registered per scheme in broker/registry.ts. */
-export type BrokerFactory = (url: string, options: BrokerOptions) => Broker;
+/** Makes a broker for a URL without connecting, registered per scheme in broker/registry.ts; a third party's may be async. */
+export type BrokerFactory = (url: string, options: BrokerOptions) => Broker | Promise<Broker>;
 
 export interface BrokerOptions {
   /** Connection attempts in a row (at start or after a loss) before giving up; Infinity retries forever. */

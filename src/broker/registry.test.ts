@@ -17,7 +17,7 @@ const options = (transportOptions: Record<string, unknown> = {}): BrokerOptions 
 });
 
 test("amqp://, amqps:// and pyamqp:// all make the AMQP broker", async () => {
-  assert.ok(brokerSchemes().includes("pyamqp:"));
+  assert.ok(brokerSchemes().includes("pyamqp:"), "brokerSchemes().includes(\"pyamqp:\")");
   for (const url of ["amqp://guest:guest@localhost:5672//", "amqps://mq.example.com//", "pyamqp://guest@localhost//", "PYAMQP://guest@localhost//"]) {
     assert.ok((await createBroker(url, options())) instanceof AmqpBroker, url);
   }

@@ -1,12 +1,10 @@
-// Picks the broker implementation for a URL scheme. Implementations load lazily, so an app on
-// `memory://` never loads a Redis or AMQP client, and importing Celeriac opens nothing.
+// Picks the broker implementation for a URL scheme. Built-in implementations load lazily, so an app on
+// `memory://` never loads a Redis or AMQP client, and importing Celeriac opens nothing; a third-party
+// transport joins with registerBroker (docs/plugins.md).
 import type { Broker, BrokerFactory, BrokerOptions } from "./broker.ts";
-import { ConfigError } from "../util/errors.ts";
-import { schemeOf } from "../util/url.ts";
+import { SchemeRegistry } from "../util/scheme-registry.ts";
 
-type Loader = () => Promise<BrokerFactory>;
-
-const loaders: Record<string, Loader> = {
+const registry = new SchemeRegistry<BrokerFactory>("broker", "brokerUrl", {
   "memory:": async () => (await import("./memory/memory-broker.ts")).createMemoryBroker,
   "amqp:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
   "amqps:": async () => (await import("./amqp/amqp-broker.ts")).createAmqpBroker,
@@ -16,19 +14,25 @@ const loaders: Record<string, Loader> = {
   "rediss:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "unix:": async () => (await import("./redis/broker.ts")).createRedisBroker,
   "redis+socket:": async () => (await import("./redis/broker.ts")).createRedisBroker,
-};
+});
+
+/**
+ * Makes `brokerUrl`s with `scheme` use `factory`, for a transport shipped as its own package. The
+ * factory gets the URL and the app's BrokerOptions and must not connect (connect() does). A built-in
+ * or already registered scheme is a ConfigError. Returns a function that removes the registration.
+ *
+ * @example registerBroker("mytransport", (url, options) => new MyTransportBroker(url, options))
+ */
+export function registerBroker(scheme: string, factory: BrokerFactory): () => void {
+  return registry.register(scheme, factory);
+}
 
 /** URL schemes with a broker implementation, e.g. "redis:". */
 export function brokerSchemes(): string[] {
-  return Object.keys(loaders);
+  return registry.schemes();
 }
 
 /** Creates the broker for `url`. Example: `await createBroker("redis://localhost:6379/0", options)`. */
 export async function createBroker(url: string, options: BrokerOptions): Promise<Broker> {
-  const scheme = schemeOf(url);
-  const load = loaders[scheme];
-  if (!load) {
-    throw new ConfigError(`brokerUrl: no broker for "${scheme}//" URLs; expected one of ${brokerSchemes().map((s) => `${s}//`).join(", ")}`);
-  }
-  return (await load())(url, options);
+  return (await registry.factoryFor(url))(url, options);
 }

@@ -44,7 +44,14 @@ export function buildProgram(): Command {
       .addOption(new Option("-l, --loglevel <level>", "log level").choices(["debug", "info", "warn", "error"]).default("info"))
       .addOption(new Option("--log-format <format>", "log format").choices(["text", "json"]).default("text")),
   ).action(async (options) => {
-    process.exitCode = await runWorker(options);
+    try {
+      process.exitCode = await runWorker(options);
+    } catch (error) {
+      fail(error);
+    }
+    // The worker has stopped, run the stop hooks and closed its connections: whatever the task module
+    // still holds open (a database pool, a client, a timer) must not keep the process alive.
+    process.exit();
   });
 
   connection(
@@ -112,8 +119,13 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    const message = error instanceof CeleriacError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
-    process.stderr.write(`celeriac: ${message}\n`);
-    process.exitCode = 2;
+    fail(error);
   }
+}
+
+/** Print one clear line for a failure and set exit code 2. */
+function fail(error: unknown): void {
+  const message = error instanceof CeleriacError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  process.stderr.write(`celeriac: ${message}\n`);
+  process.exitCode = 2;
 }

@@ -49,5 +49,5 @@ test("backoff doubles from the initial delay and stays under the cap, jitter inc
   assert.equal(backoffDelay(1, 250, 30_000, mid), 250);
   assert.equal(backoffDelay(2, 250, 30_000, mid), 500);
   assert.equal(backoffDelay(5, 250, 30_000, mid), 4000);
-  for (let attempt = 1; attempt < 40; attempt++) assert.ok(backoffDelay(attempt, 250, 30_000, () => 1) <= 30_000);
+  for (let attempt = 1; attempt < 40; attempt++) assert.ok(backoffDelay(attempt, 250, 30_000, () => 1) <= 30_000, "backoffDelay(attempt, 250, 30_000, () => 1) <= 30_000");
 });

@@ -96,7 +96,7 @@ test("our headers have Celery's keys, order and JSON types (add-delay)", () => {
 test("eta, expires and expiration are written as Celery writes them", () => {
   const fx = one("redis-broker/add-expires-60s.json");
   const msg = decodeTaskMessage(fx.wire, OPTS);
-  assert.ok(msg.expires);
+  assert.ok(msg.expires, "msg.expires");
   const wire = encodeTaskMessage(msg, { now: msg.expires.getTime() - 60_000 });
   assert.equal(wire.properties.expiration, fx.properties.expiration); // "60000"
   // Celery's microseconds survive to the millisecond; Python isoformat shape with +00:00.
@@ -116,16 +116,16 @@ test("a naive eta is read as UTC (add-eta-naive)", () => {
 
 test("chain steps stay in Celery's reversed order, chord and callbacks are decoded", () => {
   const chain = decodeTaskMessage(one("redis-broker/chain-3.json").wire, OPTS).embed.chain;
-  assert.ok(chain);
+  assert.ok(chain, "chain");
   assert.deepEqual(chain.map((s) => s.args), [[4], [3]]); // the next step, add.s(3), is LAST
   assert.equal(typeof chain[1]?.options.task_id, "string");
 
   const chords = bySource("redis-broker/chord-3.json").map((fx) => decodeTaskMessage(fx.wire, OPTS));
   assert.deepEqual(chords.map((m) => m.groupIndex), [0, 1, 2]);
-  assert.ok(chords.every((m) => m.embed.chord?.task === "interop.sum_list" && m.groupId === chords[0]?.groupId));
+  assert.ok(chords.every((m) => m.embed.chord?.task === "interop.sum_list" && m.groupId === chords[0]?.groupId), "chords.every((m) => m.embed.chord?.task === \"interop.sum_list\" && m.groupId === chords[0]?.groupId)");
 
   const group = bySource("redis-broker/group-3.json").map((fx) => decodeTaskMessage(fx.wire, OPTS));
-  assert.ok(group.every((m) => m.groupIndex === null && typeof m.groupId === "string"));
+  assert.ok(group.every((m) => m.groupIndex === null && typeof m.groupId === "string"), "group.every((m) => m.groupIndex === null && typeof m.groupId === \"string\")");
 
   const links = decodeTaskMessage(one("redis-broker/link-and-link-error.json").wire, OPTS).embed;
   assert.deepEqual(links.callbacks?.map((s) => [s.task, s.args]), [["interop.add", [10]]]);

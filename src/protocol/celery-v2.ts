@@ -4,6 +4,7 @@
 import type { Embed, Signature, TaskMessage, WireMessage, WireProperties } from "./message.ts";
 import { ProtocolError } from "../util/errors.ts";
 import { decodeWireBody, encodeBody, serializerFor, type DecodeOptions } from "./codecs.ts";
+import { AUTH_CONTENT_ENCODING, AUTH_CONTENT_TYPE, openSignedBody, signBody, type MessageSigner, type MessageVerifier } from "./security.ts";
 import { describe, isRecord, setOwn } from "./guards.ts";
 import { formatIsoUtcOffset, parseIsoDate } from "./iso-time.ts";
 import { reprArgs, reprKwargs } from "./pyrepr.ts";
@@ -45,6 +46,13 @@ const PERSISTENT = 2;
 export interface EncodeTaskOptions {
   /** Clock for `properties.expiration` (ms until `expires`), in ms since the epoch; default Date.now(). */
   now?: number;
+  /** Sign the body with Celery's auth serializer (message signing); default: unsigned. */
+  signer?: MessageSigner | null | undefined;
+}
+
+export interface DecodeTaskOptions extends DecodeOptions {
+  /** Accept only bodies signed by one of its trusted certificates (message signing); default: unsigned. */
+  verifier?: MessageVerifier | null | undefined;
 }
 
 /**
@@ -84,10 +92,15 @@ export function encodeTaskMessage(msg: TaskMessage, options?: EncodeTaskOptions)
     if (value !== undefined && !PROTOCOL_HEADER_SET.has(key)) setOwn(headers, key, value);
   }
 
-  const { body, contentType, contentEncoding } = encodeBody(
+  let { body, contentType, contentEncoding } = encodeBody(
     [msg.args, msg.kwargs, embedToWire(msg.embed)],
     msg.serializer,
   );
+  if (options?.signer) {
+    body = signBody(options.signer, body, contentType, contentEncoding);
+    contentType = AUTH_CONTENT_TYPE;
+    contentEncoding = AUTH_CONTENT_ENCODING;
+  }
 
   const properties: WireProperties = {
     correlationId: msg.correlationId ?? msg.id,
@@ -107,11 +120,14 @@ export function encodeTaskMessage(msg: TaskMessage, options?: EncodeTaskOptions)
 /**
  * Decodes and validates a protocol v2 task message. Throws ProtocolError: CONTENT_TYPE_NOT_ALLOWED or
  * MESSAGE_TOO_LARGE from the body codec, MALFORMED_MESSAGE (with the reason) for anything that is not
- * exactly headers with string `task` and `id` plus a body `[array, object, object | null]`.
+ * exactly headers with string `task` and `id` plus a body `[array, object, object | null]`, and with
+ * `options.verifier` SECURITY_ERROR for a body that is not signed by a trusted certificate (checked
+ * first; the size limit applies to the signed body, `accept` to the serializer inside it).
  *
  * @example decodeTaskMessage(wire, { accept: ["json", "msgpack"], maxBytes: 1 << 20 }).task // "interop.add"
  */
-export function decodeTaskMessage(wire: WireMessage, options: DecodeOptions): TaskMessage {
+export function decodeTaskMessage(signedOrPlain: WireMessage, options: DecodeTaskOptions): TaskMessage {
+  const wire = options.verifier ? openSigned(signedOrPlain, options.verifier, options.maxBytes) : signedOrPlain;
   const h = wire.headers;
   if (!isRecord(h)) throw malformed(`headers must be an object, got ${describe(h)}`);
   const task = h.task;
@@ -173,6 +189,16 @@ export function decodeTaskMessage(wire: WireMessage, options: DecodeOptions): Ta
     headers: custom,
     serializer: serializerFor(wire.contentType) ?? "json",
   };
+}
+
+/** `wire` with its signed body replaced by the body that was signed. */
+function openSigned(wire: WireMessage, verifier: MessageVerifier, maxBytes: number): WireMessage {
+  const signed = wire.body;
+  if (signed.byteLength > maxBytes) {
+    throw new ProtocolError("MESSAGE_TOO_LARGE", `message body is ${signed.byteLength} bytes, over the ${maxBytes}-byte limit`);
+  }
+  const { body, contentType, contentEncoding } = openSignedBody(signed, wire.contentType, verifier);
+  return { body, contentType, contentEncoding, headers: wire.headers, properties: wire.properties };
 }
 
 function embedToWire(embed: Embed): Record<string, unknown> {

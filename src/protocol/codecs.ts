@@ -137,11 +137,12 @@ export function serializerFor(contentType: string): Serializer | null {
 const KNOWN_NAMES: Readonly<Record<string, string>> = {
   [PICKLE_CONTENT_TYPE]: "pickle",
   [YAML_CONTENT_TYPE]: "yaml",
-  "application/data": "raw bytes",
+  // Celery's auth serializer (message signing) and kombu's raw bytes share this type.
+  "application/data": "signed (auth) or raw bytes",
 };
 
 function notAllowed(contentType: string, accept: readonly Serializer[]): ProtocolError {
-  const base = typeof contentType === "string" ? mediaType(contentType) : "";
+  const base = mediaType(contentType);
   const what =
     base === ""
       ? "a message without a content type"
@@ -155,7 +156,9 @@ function notAllowed(contentType: string, accept: readonly Serializer[]): Protoco
   );
 }
 
-function mediaType(contentType: string): string {
+/** The media type of a Content-Type value, lower case, without parameters; "" for a non-string. */
+export function mediaType(contentType: string): string {
+  if (typeof contentType !== "string") return "";
   const semi = contentType.indexOf(";");
   return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }

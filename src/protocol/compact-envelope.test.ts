@@ -59,8 +59,8 @@ test("our own messages round-trip through compact: custom headers, argsrepr, exp
 
 test("compact messages are marked, redelivery flips the marker, and malformed ones fail clearly", () => {
   const raw = toCompact(encodeTaskMessage(addCall(1)), TAG);
-  assert.ok(isCompact(raw));
-  assert.ok(!isCompact(toKombuEnvelope(encodeTaskMessage(addCall(1)), { queue: "q", deliveryTag: TAG })));
+  assert.ok(isCompact(raw), "isCompact(raw)");
+  assert.ok(!isCompact(toKombuEnvelope(encodeTaskMessage(addCall(1)), { queue: "q", deliveryTag: TAG })), "!isCompact(toKombuEnvelope(encodeTaskMessage(addCall(1)), { queue: \"q\", deliveryTag: TAG }))");
   assert.equal(fromCompact(raw, "q").redelivered, false);
   assert.equal(fromCompact(COMPACT_REDELIVERED + raw.slice(1), "q").redelivered, true);
   assert.throws(() => toCompact(encodeTaskMessage(addCall(1)), "short"), ProtocolError);

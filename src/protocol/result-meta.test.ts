@@ -169,10 +169,10 @@ test("failure records are bounded", () => {
   huge.name = "N".repeat(500);
   const info = errorInfoFrom(huge);
   assert.equal(info.type.length, 200);
-  assert.ok(Buffer.byteLength(info.message) <= 4096);
+  assert.ok(Buffer.byteLength(info.message) <= 4096, "Buffer.byteLength(info.message) <= 4096");
   assert.match(info.message, /…\[truncated \d+ bytes\]$/);
   const traceback = tracebackFrom(huge);
-  assert.ok(traceback !== null && Buffer.byteLength(traceback) <= 16 * 1024);
+  assert.ok(traceback !== null && Buffer.byteLength(traceback) <= 16 * 1024, "traceback !== null && Buffer.byteLength(traceback) <= 16 * 1024");
   assert.match(traceback, /…\[truncated \d+ bytes\]$/);
 });
 

@@ -23,7 +23,9 @@ export type ProtocolErrorCode =
   | "CONTENT_TYPE_NOT_ALLOWED"
   | "MESSAGE_TOO_LARGE"
   | "MALFORMED_MESSAGE"
-  | "ENCODE_ERROR";
+  | "ENCODE_ERROR"
+  /** Message signing is on and the message is unsigned, badly signed, or signed by an untrusted or expired certificate. */
+  | "SECURITY_ERROR";
 
 /** Invalid configuration, found when the app or worker is created. */
 export class ConfigError extends CeleriacError {

@@ -59,9 +59,9 @@ test("URLs without credentials are printed unchanged", () => {
 test("schemeOf names the scheme, and a text that is not a URL is echoed masked", () => {
   assert.equal(schemeOf("REDIS://h/0"), "redis:");
   assert.throws(() => schemeOf(`//:${SECRET}@h/0`), (error: unknown) => {
-    assert.ok(error instanceof ConfigError);
+    assert.ok(error instanceof ConfigError, "error instanceof ConfigError");
     assert.match(error.message, /"\/\/:\*\*\*\*@h\/0" is not a URL/);
-    assert.ok(!error.message.includes(SECRET));
+    assert.ok(!error.message.includes(SECRET), "!error.message.includes(SECRET)");
     return true;
   });
 });

@@ -4,6 +4,7 @@
 // a message never crashes the worker.
 import type { App } from "../app/app.ts";
 import { invokeTask } from "../app/invoke.ts";
+import type { RunningTasks } from "../app/running-tasks.ts";
 import type { AnyTask } from "../app/task.ts";
 import type { Delivery } from "../broker/broker.ts";
 import { decodeTaskMessage } from "../protocol/celery-v2.ts";
@@ -25,6 +26,8 @@ export interface PipelineParts {
   stopping: AbortSignal;
   /** Aborts when the worker must stop at once: running tasks' signals fire. */
   forceStop: AbortSignal;
+  /** The running async tasks, which a forced stop ends from outside. */
+  running: RunningTasks;
   /** Acknowledge a delivery without waiting for it (acks early); a failure is reported, not thrown. */
   ackEarly(delivery: Delivery): void;
   /** Forget a stale delivery that was not started: not acked, not rejected; counted per loss. */
@@ -40,7 +43,7 @@ export function handleDelivery(parts: PipelineParts, delivery: Delivery): Promis
   const { app } = parts;
   let message: TaskMessage;
   try {
-    message = decodeTaskMessage(delivery.message, { accept: app.config.acceptContent, maxBytes: app.config.messageMaxBytes });
+    message = decodeTaskMessage(delivery.message, { accept: app.config.acceptContent, maxBytes: app.config.messageMaxBytes, verifier: app.security?.verifier });
   } catch (error) {
     return settleUnrunnable(parts.settleContext, delivery, null, error);
   }
@@ -140,6 +143,7 @@ function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefine
     defaultTimeLimit: app.config.taskTimeLimit,
     defaultSoftTimeLimit: app.config.taskSoftTimeLimit,
     stopSignal: parts.forceStop,
+    running: parts.running,
     // The worker knows its tasks' stray errors by this (worker/stray-errors.ts).
     runner: parts,
     updateState: async (state, meta) => {

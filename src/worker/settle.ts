@@ -91,7 +91,7 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
     case "retry": {
       // As Celery: same id, retries + 1, new eta; the original message is then acknowledged.
       const retried: TaskMessage = { ...message, retries: message.retries + 1, eta: new Date(Date.now() + outcome.countdownSeconds * 1000) };
-      await ctx.broker.publish(s.delivery.queue, encodeTaskMessage(retried));
+      await ctx.broker.publish(s.delivery.queue, encodeTaskMessage(retried, { signer: ctx.app.security?.signer }));
       await store(ctx, s, { state: "RETRY", value: null, error: outcome.error, traceback: outcome.traceback, children: [message.id], final: false });
       ctx.stats.retried++;
       ctx.app.events.emit("task:retried", { ...base, runtimeMs: outcome.runtimeMs, countdownSeconds: outcome.countdownSeconds, retries: retried.retries, error: outcome.error });
@@ -113,6 +113,11 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
       return;
     case "ignore":
       return finish(s);
+    case "terminated":
+      // Ended by a forced stop while it ran: an acksLate message goes back to the queue to run again;
+      // an early-acked one is lost, so it is recorded as failed (as Celery records WorkerLostError).
+      if (s.acked) return settleAsync(ctx, s, { ...outcome, kind: "failure", timedOut: false });
+      return s.delivery.reject({ requeue: true });
   }
 }
 
@@ -130,8 +135,8 @@ export async function settleRevoked(ctx: SettleContext, delivery: Delivery, mess
 /**
  * Settle a message that cannot run (malformed, refused, too large, unknown task): counted, reported as
  * `task:rejected`, stored as FAILURE when its id can be read and results are on (as Celery's
- * on_unknown_task stores NotRegistered, so the caller learns it), and moved to the dead letters with
- * its reason. `message` is null when it did not decode. Never rejects.
+ * on_unknown_task stores NotRegistered, so the caller learns it) unless it failed signature checks,
+ * and moved to the dead letters with its reason. `message` is null when it did not decode. Never rejects.
  */
 export async function settleUnrunnable(ctx: SettleContext, delivery: Delivery, message: TaskMessage | null, error: unknown): Promise<void> {
   const code = error instanceof CeleriacError ? error.code : "MALFORMED_MESSAGE";
@@ -142,7 +147,9 @@ export async function settleUnrunnable(ctx: SettleContext, delivery: Delivery, m
   ctx.stats.rejected++;
   ctx.app.events.emit("task:rejected", { id, name, code, reason, requeued: false });
   const ignoreResult = (message ? message.ignoreResult : headers["ignore_result"] === true) || ctx.app.config.taskIgnoreResult;
-  if (id !== null && ctx.backend && !ignoreResult) {
+  // A message that failed verification stores nothing: its id is not authenticated, and storing would
+  // let anyone who can write to the queue overwrite the result of any task id with a FAILURE.
+  if (id !== null && ctx.backend && !ignoreResult && code !== "SECURITY_ERROR") {
     const failure: ResultRecord = {
       taskId: id,
       state: "FAILURE",
@@ -264,6 +271,6 @@ async function sendSignature(ctx: SettleContext, sig: Signature, parent: TaskMes
     headers: {},
     correlationId: id,
   };
-  await ctx.broker.publish(queue, encodeTaskMessage(message));
+  await ctx.broker.publish(queue, encodeTaskMessage(message, { signer: ctx.app.security?.signer }));
   return id;
 }

@@ -79,7 +79,7 @@ describe("worker on the embedded broker", () => {
     await sleep(100);
     assert.equal(await result.state(), "PENDING");
     assert.equal(await result.get({ timeout: 5 }), 7);
-    assert.ok(Date.now() - sentAt >= 590);
+    assert.ok(Date.now() - sentAt >= 590, "Date.now() - sentAt >= 590");
   });
 
   test("an expired task is discarded as REVOKED with TaskRevokedError", async () => {
@@ -89,7 +89,7 @@ describe("worker on the embedded broker", () => {
     await worker.start();
     const result = await task.applyAsync([], { expires: new Date(Date.now() - 1) });
     await assert.rejects(result.get({ timeout: 5 }), (error: unknown) => {
-      assert.ok(error instanceof TaskFailedError);
+      assert.ok(error instanceof TaskFailedError, "error instanceof TaskFailedError");
       assert.equal(error.state, "REVOKED");
       assert.equal(error.remote.type, "TaskRevokedError");
       assert.equal(error.remote.message, "expired");
@@ -144,7 +144,7 @@ describe("worker on the embedded broker", () => {
     await worker.start();
     const result = await task.delay();
     await assert.rejects(result.get({ timeout: 5 }), (error: unknown) => {
-      assert.ok(error instanceof TaskFailedError);
+      assert.ok(error instanceof TaskFailedError, "error instanceof TaskFailedError");
       assert.equal(error.remote.type, "ValueError");
       assert.equal(error.remote.message, "no luck 2");
       return true;
@@ -166,7 +166,7 @@ describe("worker on the embedded broker", () => {
     assert.ok(info.message.startsWith("xxx") && info.message.length <= 4200, `message of ${info.message.length} chars`);
     const stored = await result.record();
     assert.equal(stored?.state, "FAILURE");
-    assert.ok(stored?.traceback && stored.traceback.length <= 17_000 && stored.traceback.includes("TypeError"));
+    assert.ok(stored?.traceback && stored.traceback.length <= 17_000 && stored.traceback.includes("TypeError"), "stored?.traceback && stored.traceback.length <= 17_000 && stored.traceback.includes(\"TypeError\")");
   });
 
   test("a rate limit spaces task starts", async () => {
@@ -252,7 +252,7 @@ describe("worker on the embedded broker", () => {
     assert.equal(await (await app.sendTask("t.add", [10], { kwargs: { y: 4 } })).get({ timeout: 5 }), 6);
     const bad = await app.sendTask("t.add", [1], { kwargs: { z: 4 } });
     await assert.rejects(bad.get({ timeout: 5 }), /TypeError: t.add\(\) got an unexpected keyword argument 'z'/);
-    assert.ok(add);
+    assert.ok(add, "add");
   });
 
   test("progress and STARTED states are readable while the task runs", async () => {

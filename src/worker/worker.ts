@@ -1,8 +1,10 @@
 // The worker: connects the app's broker and backend, consumes its queues with a prefetch window of
 // concurrency × multiplier, and hands each delivery to the pipeline. stop() is the graceful shutdown:
-// take no more work, give back every message not started, let running tasks finish within the timeout.
+// take no more work, give back every message not started, let running tasks finish within the timeout
+// (then end them at once, as terminate() does: shutdown.ts). The app's worker hooks run around it all.
 import { setMaxListeners } from "node:events";
 import type { App } from "../app/app.ts";
+import { RunningTasks } from "../app/running-tasks.ts";
 import type { Consumer, Delivery, RejectOptions } from "../broker/broker.ts";
 import { EtaScheduler } from "./eta.ts";
 import { handleDelivery, type PipelineParts } from "./pipeline.ts";
@@ -11,6 +13,7 @@ import { AsyncPool } from "./pool/async-pool.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { RevokedSet } from "./revoked.ts";
 import type { WorkerCounters } from "./settle.ts";
+import { Drain } from "./shutdown.ts";
 import { checkStrayErrorLimit, DEFAULT_STRAY_ERROR_LIMIT, guardAgainstStrayErrors, type StrayErrorLimit } from "./stray-errors.ts";
 import { CeleriacError } from "../util/errors.ts";
 
@@ -23,7 +26,7 @@ export interface WorkerOptions {
   prefetchMultiplier?: number;
   /** Default `celeriac@<host>`. */
   hostname?: string;
-  /** Seconds to wait for running tasks on stop. Default: the app's workerShutdownTimeout. */
+  /** Seconds to wait for running tasks on stop before ending them at once. Default: the app's workerShutdownTimeout. */
   shutdownTimeout?: number;
   /**
    * Catch errors that escape tasks (unhandled rejections, throws in timers) in process-wide handlers
@@ -59,8 +62,10 @@ export class Worker {
   private stopControl: (() => Promise<void>) | null = null;
   private readonly stopping = new AbortController();
   private readonly forceStop = new AbortController();
-  private inFlight = 0;
-  private whenIdle: (() => void) | null = null;
+  private readonly running = new RunningTasks();
+  private readonly drain = new Drain({ running: this.running, forceStop: this.forceStop, returnUnsettled: () => this.returnUnsettled() });
+  /** The start hooks have begun and the stop hooks have not: they run as the worker stops. */
+  private hooksToStop = false;
   private readonly ledger: Ledger = {
     unsettled: new Set<GuardedDelivery>(),
     onReject: (requeue) => {
@@ -105,10 +110,17 @@ export class Worker {
     return this.lostWith;
   }
 
+  /** Its running tasks were ended at once: by terminate(), or because the shutdown timeout passed. */
+  get forced(): boolean {
+    return this.drain.forced;
+  }
+
   /**
    * Connect and start consuming. Resolves once consuming. With brokerConnectionRetryOnStartup (the
    * default) an unreachable broker is waited for as long as brokerConnectionMaxRetries lasts; a refusal
-   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED.
+   * that will not heal rejects at once. stop() meanwhile makes it reject with code WORKER_STOPPED. The
+   * app's start hooks run first (a failing one rejects with WorkerHookError); a start that fails after
+   * them runs the stop hooks.
    */
   async start(): Promise<void> {
     if (this.state !== "idle") throw new Error(`worker cannot start from state "${this.state}"`);
@@ -117,7 +129,10 @@ export class Worker {
     try {
       await this.starting;
     } catch (error) {
-      if (this.state === "starting") this.state = "stopped";
+      if (this.state === "starting") {
+        this.state = "stopped";
+        await this.runStopHooks(`start failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
       throw error;
     }
     this.state = "running";
@@ -131,6 +146,9 @@ export class Worker {
 
   private async connectAndConsume(): Promise<void> {
     const signal = this.startAbort.signal;
+    this.hooksToStop = true;
+    await this.app.workerHooks.runStart({ hostname: this.hostname, queues: this.queues });
+    signal.throwIfAborted();
     const wait = { signal, ...(this.app.config.brokerConnectionRetryOnStartup ? { timeoutMs: Infinity } : {}) };
     const broker = await this.app.getBroker(wait);
     const backend = await this.app.getBackend(wait);
@@ -151,6 +169,7 @@ export class Worker {
       revoked: this.revoked,
       stopping: this.stopping.signal,
       forceStop: this.forceStop.signal,
+      running: this.running,
       ackEarly: (delivery) => this.ackEarly(delivery),
       dropStale: (delivery) => {
         if (delivery instanceof GuardedDelivery) delivery.drop();
@@ -159,7 +178,7 @@ export class Worker {
     if (this.options.isolateTasks !== false) {
       this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
     }
-    this.consumer = await broker.consume(this.queues, (delivery) => this.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
+    this.consumer = await broker.consume(this.queues, (delivery) => this.drain.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
     this.stopWatchingBroker = this.app.events.on("connection:lost", ({ error }) => this.lose(error));
     signal.throwIfAborted();
   }
@@ -174,20 +193,22 @@ export class Worker {
 
   /**
    * Stop gracefully: no new work; messages not started go back to the queue; running tasks get
-   * `shutdownTimeout` seconds, then their signals fire and acksLate ones are returned to the queue.
-   * Resolves with how many messages were returned to the queue.
+   * `shutdownTimeout` seconds, then they are ended at once as by terminate(). The app's stop hooks run
+   * last. Resolves with how many messages were returned to the queue.
    */
   stop(reason = "requested"): Promise<number> {
     this.stopped ??= this.doStop(reason);
     return this.stopped;
   }
 
-  /** Stop at once (a second signal): running tasks are abandoned; acksLate ones go back to the queue. */
-  async terminate(): Promise<number> {
-    this.forceStop.abort(new Error("worker terminated"));
-    const stopping = this.stop("terminated");
-    await this.returnUnsettled();
-    return stopping;
+  /**
+   * Stop at once (a second signal): each running task is ended with a WorkerLostError (its signal
+   * fires; what its function does later is ignored). Its acksLate message goes back to the queue with
+   * nothing stored; an early-acked one is lost and stored as FAILURE. Resolves as stop() does.
+   */
+  terminate(reason = "terminated"): Promise<number> {
+    this.drain.force(reason);
+    return this.stop(reason);
   }
 
   private async doStop(reason: string): Promise<number> {
@@ -198,19 +219,8 @@ export class Worker {
     this.stopWatchingBroker?.();
     await this.consumer?.cancel().catch(() => {});
     this.stopping.abort(new Error(`worker stopping: ${reason}`));
-    const timeoutMs = (this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
-    const idle = new Promise<"done">((resolve) => {
-      if (this.inFlight === 0) resolve("done");
-      else this.whenIdle = () => resolve("done");
-    });
-    const result = await Promise.race([idle, timedOut]);
-    clearTimeout(timer);
-    if (result === "timeout") {
-      this.forceStop.abort(new Error("worker shutdown timeout"));
-      await this.returnUnsettled();
-    }
+    await this.drain.run((this.options.shutdownTimeout ?? this.app.config.workerShutdownTimeout) * 1000);
+    await this.runStopHooks(reason);
     await this.stopControl?.().catch(() => {});
     this.stopIsolating?.();
     this.state = "stopped";
@@ -219,18 +229,15 @@ export class Worker {
     return this.returnedToQueue;
   }
 
-  private async returnUnsettled(): Promise<void> {
-    await Promise.all([...this.ledger.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
+  private async runStopHooks(reason: string): Promise<void> {
+    if (!this.hooksToStop) return;
+    this.hooksToStop = false;
+    const info = { hostname: this.hostname, queues: this.queues, reason, forced: this.forced };
+    await this.app.workerHooks.runStop(info, (error) => this.app.events.emit("worker:error", { message: error.message, error }));
   }
 
-  // A count, not a set of promises: stop() only needs to know when the last delivery is settled, and
-  // most are settled before handleDelivery returns (no promise then).
-  private track(handling: Promise<void> | undefined): void {
-    if (!handling) return;
-    this.inFlight++;
-    void handling.finally(() => {
-      if (--this.inFlight === 0) this.whenIdle?.();
-    });
+  private async returnUnsettled(): Promise<void> {
+    await Promise.all([...this.ledger.unsettled].map((d) => d.reject({ requeue: true }).catch(() => {})));
   }
 
   private ackEarly(delivery: Delivery): void {

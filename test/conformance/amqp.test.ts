@@ -3,8 +3,8 @@
 // namespace unique to this run and is deleted too.
 import { after } from "node:test";
 import { randomUUID } from "node:crypto";
-import { describeBrokerConformance } from "./broker.spec.ts";
-import { describeBackendConformance } from "./backend.spec.ts";
+import { describeBrokerConformance } from "../../src/testing/broker-conformance.ts";
+import { describeBackendConformance } from "../../src/testing/backend-conformance.ts";
 import { RpcBackend } from "../../src/backend/rpc/rpc-backend.ts";
 import { AmqpBroker } from "../../src/broker/amqp/amqp-broker.ts";
 import { deleteDelayTopology } from "../../src/broker/amqp/delay.ts";

@@ -1,5 +1,5 @@
-import { describeBrokerConformance } from "./broker.spec.ts";
-import { describeBackendConformance } from "./backend.spec.ts";
+import { describeBrokerConformance } from "../../src/testing/broker-conformance.ts";
+import { describeBackendConformance } from "../../src/testing/backend-conformance.ts";
 import { MemoryBroker } from "../../src/broker/memory/memory-broker.ts";
 import { MemoryBackend } from "../../src/backend/memory/memory-backend.ts";
 

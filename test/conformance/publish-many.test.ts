@@ -79,7 +79,7 @@ test("redis publishMany writes kombu envelopes to the queue's priority lists, bo
     const decoded = fromKombuEnvelope(raw ?? "");
     assert.equal(decoded.wire.headers["task"], "conformance.echo");
     assert.equal(decoded.routingKey, q);
-    assert.ok(decoded.deliveryTag.length > 0);
+    assert.ok(decoded.deliveryTag.length > 0, "decoded.deliveryTag.length > 0");
     assert.equal(labelOf(decoded.wire), "a");
     assert.equal(await admin.llen(`${q}${PRIORITY_SEP}3`), 1);
     await broker.purge(q);

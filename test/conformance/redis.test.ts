@@ -2,8 +2,8 @@
 // (flushed before the run) so they never touch other tests' data; the broker suite runs twice, once per
 // message format.
 import { before } from "node:test";
-import { describeBrokerConformance } from "./broker.spec.ts";
-import { describeBackendConformance } from "./backend.spec.ts";
+import { describeBrokerConformance } from "../../src/testing/broker-conformance.ts";
+import { describeBackendConformance } from "../../src/testing/backend-conformance.ts";
 import { createRedisBackend } from "../../src/backend/redis/backend.ts";
 import { createRedisBroker } from "../../src/broker/redis/broker.ts";
 import { adminClient, backendOptions, brokerOptions, redisUrl } from "../integration/redis-helpers.ts";

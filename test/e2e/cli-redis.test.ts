@@ -84,6 +84,6 @@ test("the worker logs one JSON line per task received, succeeded and failed, and
   assert.equal(about("e2e.add", "succeeded").length, 1);
   assert.equal(typeof about("e2e.add", "succeeded")[0]?.runtimeMs, "number");
   assert.equal(about("e2e.fail", "failed")[0]?.error?.type, "ValueError");
-  assert.ok(lines.some((l) => l.msg.includes("stopping")));
-  assert.ok(lines.some((l) => /stopped; 0 message\(s\) returned/.test(l.msg)));
+  assert.ok(lines.some((l) => l.msg.includes("stopping")), "lines.some((l) => l.msg.includes(\"stopping\"))");
+  assert.ok(lines.some((l) => /stopped; 0 message\(s\) returned/.test(l.msg)), "lines.some((l) => /stopped; 0 message\\(s\\) returned/.test(l.msg))");
 });

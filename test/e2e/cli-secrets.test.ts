@@ -53,7 +53,7 @@ test("a malformed broker URL with a password is refused, and the error shows it 
   const call = celeriac("call", "e2e.add", "--broker", `redis//:${SECRET}@127.0.0.1/15`);
   assert.equal(call.status, 2);
   assert.match(call.stderr, /CONFIG_INVALID: config "brokerUrl" is "redis\/\/:\*\*\*\*@127\.0\.0\.1\/15"/);
-  assert.ok(!call.stderr.includes(SECRET) && !call.stdout.includes(SECRET));
+  assert.ok(!call.stderr.includes(SECRET) && !call.stdout.includes(SECRET), "!call.stderr.includes(SECRET) && !call.stdout.includes(SECRET)");
 });
 
 test("call --wait with no result backend refuses before sending; result fails at once", async () => {

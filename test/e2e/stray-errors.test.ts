@@ -150,7 +150,7 @@ test("a flood of errors outside any task stops the worker gracefully: exit 1, ru
   assert.equal(strays.length, 11);
   assert.deepEqual(strays.map((l) => l.stopping), [...Array<boolean>(10).fill(false), true]);
   assert.match(strays[10]?.msg ?? "", /too many outside tasks: stopping the worker/);
-  assert.ok(logLines(stderr).some((l) => /stopping \(unsafe: more than 10 errors escaped outside any running task within 60 s\)/.test(l.msg)));
+  assert.ok(logLines(stderr).some((l) => /stopping \(unsafe: more than 10 errors escaped outside any running task within 60 s\)/.test(l.msg)), "logLines(stderr).some((l) => /stopping \\(unsafe: more than 10 errors escaped outside any running ...");
 
   assert.equal(await flood.get({ timeout: 5 }), 11, "the flood task's own SUCCESS stands");
   const states = await Promise.all(slow.map((r) => r.state()));

@@ -38,7 +38,7 @@ test("a confirmed publish is durable and persistent in the queue", async () => {
 test("publishing to a queue that does not exist rejects instead of silently dropping", async () => {
   const missing = `confirms-missing-${randomUUID().slice(0, 8)}`;
   await assert.rejects(broker.publish(missing, wireMessage("lost?")), (error: unknown) => {
-    assert.ok(error instanceof CeleriacError);
+    assert.ok(error instanceof CeleriacError, "error instanceof CeleriacError");
     assert.equal(error.code, "PUBLISH_UNROUTABLE");
     assert.match(error.message, new RegExp(missing));
     return true;

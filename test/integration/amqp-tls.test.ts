@@ -114,7 +114,7 @@ test("the certificate is checked against the host: a name it was not issued for 
   // No servername: Node checks the URL's host (127.0.0.1), which is not in the certificate.
   const error = await connectError("127.0.0.1", { cafile: file("ca.pem") });
   assert.match(error.message, /does not match certificate's altnames/);
-  assert.ok(nothingSentSince(before));
+  assert.ok(nothingSentSince(before), "nothingSentSince(before)");
 });
 
 test("ssl_cert_reqs=CERT_NONE skips verification (kombu's spelling), so the handshake completes", async () => {

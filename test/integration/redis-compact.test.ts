@@ -44,7 +44,7 @@ describe("redis compact message format", () => {
     assert.equal(got[0]!.message.properties.priority, 5);
     const tag = raw!.slice(1, 13);
     assert.equal(await admin.hget("celeriac.unacked", tag), `${q}\x06\x163\0${raw}`);
-    assert.ok(Number(await admin.zscore("celeriac.unacked_index", tag)) > 0);
+    assert.ok(Number(await admin.zscore("celeriac.unacked_index", tag)) > 0, "Number(await admin.zscore(\"celeriac.unacked_index\", tag)) > 0");
     assert.equal(await admin.hlen("unacked"), 0, "a Python worker's restore_visible would see this claim");
     await got[0]!.ack();
     assert.equal(await admin.hlen("celeriac.unacked"), 0);
@@ -68,7 +68,7 @@ describe("redis compact message format", () => {
     await eventually(() => got.length === 1, 10_000, "the restored delivery");
     assert.equal(labelOf(got[0]!.message), "orphan");
     assert.equal(got[0]!.redelivered, true);
-    assert.ok(logs.some((l) => /restored 1 unacknowledged/.test(l.message)));
+    assert.ok(logs.some((l) => /restored 1 unacknowledged/.test(l.message)), "logs.some((l) => /restored 1 unacknowledged/.test(l.message))");
     // A requeue flips the marker too, and keeps the message otherwise byte for byte.
     await got[0]!.reject({ requeue: true });
     await eventually(() => got.length === 2, 5000, "the requeued delivery");
@@ -126,7 +126,7 @@ describe("redis compact message format", () => {
     await eventually(() => got.length === 3, 5000, "three deliveries");
     await holder.close();
     assert.equal(await broker.length(q), 3);
-    assert.ok((await admin.lrange(q, 0, -1)).every((raw) => raw.startsWith("\x02")));
+    assert.ok((await admin.lrange(q, 0, -1)).every((raw) => raw.startsWith("\x02")), "(await admin.lrange(q, 0, -1)).every((raw) => raw.startsWith(\"\\x02\"))");
   });
 
   test("messageFormat is validated: a misspelt key names the right one, a bad value says what is allowed", async () => {

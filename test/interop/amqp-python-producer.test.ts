@@ -53,7 +53,7 @@ test("tasks sent by Python's apply_async are consumed and decoded by our AMQP br
 
   const countdown = decode("countdown").task;
   assert.deepEqual(countdown.args, [4, 5]);
-  assert.ok(countdown.eta instanceof Date);
+  assert.ok(countdown.eta instanceof Date, "countdown.eta instanceof Date");
   const ahead = countdown.eta.getTime() - Date.now();
   assert.ok(ahead > 10_000 && ahead <= 30_000, `eta is about 30 s ahead (got ${ahead} ms)`);
 
@@ -68,7 +68,7 @@ test("tasks sent by Python's apply_async are consumed and decoded by our AMQP br
   assert.equal(unicode.headers["tenant"], 42);
 
   const expires = decode("expires");
-  assert.ok(expires.task.expires instanceof Date);
+  assert.ok(expires.task.expires instanceof Date, "expires.task.expires instanceof Date");
   const expiration = Number(expires.delivery.message.properties.expiration);
   assert.ok(expiration > 0 && expiration <= 600_000, `expiration property in ms (got ${expiration})`);
 

@@ -62,9 +62,9 @@ export function spawnPython(args: string[], cwd: string, env: Record<string, str
   };
 }
 
-/** The arguments of `celery -A interop_app worker --pool=solo` on one queue, with no chatter. */
-export function celeryWorkerArgs(queue: string, name: string): string[] {
-  return ["-m", "celery", "-A", "interop_app", "worker", "--pool=solo", "-Q", queue, "-n", `${name}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"];
+/** The arguments of `celery -A <appModule> worker --pool=solo` on one queue, with no chatter. */
+export function celeryWorkerArgs(queue: string, name: string, appModule = "interop_app"): string[] {
+  return ["-m", "celery", "-A", appModule, "worker", "--pool=solo", "-Q", queue, "-n", `${name}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"];
 }
 
 /** Resolves once a started `celery worker` logged "ready"; stops it and throws if it never does. */

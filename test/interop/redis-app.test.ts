@@ -56,7 +56,7 @@ describe("(a) Python producer -> our worker -> Python's AsyncResult.get", () => 
       assert.equal(worker.stats.failed, 1);
       // The retry went back through the broker: received twice.
       assert.equal(received.filter((r) => r.name === "interop.retry_once").length, 2);
-      assert.ok(received.every((r) => r.queue === "node-a"));
+      assert.ok(received.every((r) => r.queue === "node-a"), "received.every((r) => r.queue === \"node-a\")");
     } finally {
       await python.stop();
     }
@@ -97,7 +97,7 @@ describe("(b) our app -> a real Celery worker -> our AsyncResult.get", () => {
   test("a Python exception is a FAILURE with its type and message; a retry ends in SUCCESS", async () => {
     const failed = await tasks.fail.delay("boom ☃");
     await assert.rejects(failed.get({ timeout: 30 }), (error: unknown) => {
-      assert.ok(error instanceof TaskFailedError);
+      assert.ok(error instanceof TaskFailedError, "error instanceof TaskFailedError");
       assert.equal(error.remote.type, "ValueError");
       assert.equal(error.remote.message, "boom ☃");
       assert.match(error.remoteTraceback ?? "", /ValueError: boom/);

@@ -15,7 +15,7 @@ test("no options (or {}) gives Celery's defaults: classic queues without x-argum
     maxPriority: null, queueType: "classic", deliveryLimit: null, deadLetterExchange: null, deadLetterQueue: null,
     delayNamespace: "celeriac.delay", connectionName: null,
   });
-  assert.ok(Object.isFrozen(parseTransportOptions({})));
+  assert.ok(Object.isFrozen(parseTransportOptions({})), "Object.isFrozen(parseTransportOptions({}))");
 });
 
 test("every key is read over the defaults; undefined counts as not set", () => {

@@ -1,8 +1,10 @@
-// `celeriac worker`: load the user's app, start a worker with a banner, log every task, and shut down
+// `celeriac worker`: load the user's app (the very object the task module exports, so its listeners
+// and hooks are the ones that run), start a worker with a banner, log every task, and shut down
 // gracefully on SIGTERM/SIGINT at any stage, waiting for its broker included (a second signal stops at
-// once). Exit codes: 0 stopped on request, 1 stopped at once by a second signal or stopped by itself
-// after a flood of stray errors (worker/stray-errors.ts), 2 (through main) a
-// failure: a broker refusing for good, retries spent at start or after a loss, bad configuration.
+// once, a third exits at once). Exit codes: 0 stopped on request, 1 running tasks ended at once (a
+// second signal, or the shutdown timeout passed) or stopped by itself after a flood of stray errors
+// (worker/stray-errors.ts), 2 (through main) a failure: a broker refusing for good, retries spent at
+// start or after a loss, bad configuration. main then ends the process, whatever the task module holds.
 import { createLogger, logTaskEvents, type LogFormat, type LogLevel } from "../../monitor/task-log.ts";
 import { maskUrl } from "../../util/url.ts";
 import { createWorker, type Worker } from "../../worker/worker.ts";
@@ -23,8 +25,11 @@ export interface WorkerCommandOptions {
   shutdownTimeout?: number;
 }
 
+/** How long app.close() may take once the worker has stopped; the process ends either way. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 export async function runWorker(options: WorkerCommandOptions): Promise<number> {
-  const app = (await loadApp(options.app)).withConfig(connectionOverrides(options));
+  const app = (await loadApp(options.app)).reconfigure(connectionOverrides(options));
   const logger = createLogger({ format: options.logFormat, level: options.loglevel });
   app.log = (level, message) => logger[level](message);
   logTaskEvents(app, logger);
@@ -44,10 +49,14 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
     if (signals === 1) {
       logger.info(`${signal} received: finishing running tasks (send it again to stop at once)`);
       void worker.stop(signal);
+    } else if (signals === 2) {
+      logger.warn(`${signal} received again: stopping at once (a third one exits now)`);
+      void worker.terminate(`${signal} received again`);
     } else {
-      logger.warn(`${signal} received again: stopping at once`);
-      exitCode = 1;
-      void worker.terminate();
+      // The user will wait no longer for the stop to finish (stop hooks, closing): nothing more is.
+      logger.warn(`${signal} received a third time: exiting now`);
+      logger.flush?.();
+      process.exit(1);
     }
   };
   process.on("SIGTERM", onSignal);
@@ -73,12 +82,14 @@ export async function runWorker(options: WorkerCommandOptions): Promise<number> 
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
-    await app.close();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([app.close(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
     logger.flush?.();
   }
   // Stopped by itself: its broker connection is gone for good (main prints it and exits 2).
   if (worker.failure) throw worker.failure;
-  return exitCode;
+  return worker.forced ? 1 : exitCode;
 }
 
 function banner(worker: Worker, app: App): string {
@@ -90,5 +101,6 @@ function banner(worker: Worker, app: App): string {
     `  concurrency: ${worker.concurrency} (async pool), prefetch ${worker.prefetch}`,
     `  tasks:       ${app.taskNames().join(", ") || "(none)"}`,
   ];
+  if (app.security) lines.push(`  signing:     signs as ${JSON.stringify(app.security.signer.signerId)}, trusts ${app.security.verifier.trusted.size} certificate(s)`);
   return `${lines.join("\n")}\n`;
 }

@@ -35,7 +35,7 @@ test("tryAcquire takes a free slot without a promise, and gives null when none i
   const stop = new AbortController();
   const pool = new AsyncPool(1, stop.signal);
   const release = pool.tryAcquire();
-  assert.ok(release);
+  assert.ok(release, "release");
   assert.equal(pool.tryAcquire(), null);
   release();
   assert.equal(pool.active, 0);

@@ -1,14 +1,15 @@
 // The broker conformance suite: one spec of the Broker contract, run against every implementation on
-// its real server (memory in-process, Redis and RabbitMQ on loopback). A broker is done when it passes.
+// its real server (memory in-process, Redis and RabbitMQ on loopback, and a third party's broker
+// through `celeriac/testing`, see docs/plugins.md). A broker is done when it passes.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Broker, DeadLetter, Delivery } from "../../src/broker/broker.ts";
-import type { WireMessage } from "../../src/protocol/message.ts";
+import type { Broker, DeadLetter, Delivery } from "../broker/broker.ts";
+import type { WireMessage } from "../protocol/message.ts";
 import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "./fixtures.ts";
 
 export interface BrokerSpecOptions {
   /** A new, unconnected broker; several may be alive at once (they must share the same store). */
-  create: () => Broker;
+  create: () => Broker | Promise<Broker>;
   /** "lower-first" for kombu's virtual transports (Redis, memory), "higher-first" for AMQP. */
   priorityOrder: "lower-first" | "higher-first";
   /** Messages outlive the broker object (a server holds them): unacked ones return after close. */
@@ -32,7 +33,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
     };
 
     before(async () => {
-      broker = options.create();
+      broker = await options.create();
       await broker.connect();
     });
 
@@ -169,7 +170,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       assert.equal((await letters.list(q, 1)).length, 1, "list honours its limit");
       assert.equal((await letters.list(q, 10)).length, 3, "list leaves the letters in place");
       if (options.persistent) {
-        const other = options.create();
+        const other = await options.create();
         await other.connect();
         assert.equal((await other.deadLetters?.list(q, 10))?.length, 3, "another client sees the dead letters");
         await other.close();
@@ -271,7 +272,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
     test("broadcasts control messages to every listener", async () => {
       if (!broker.capabilities.control || !broker.broadcast || !broker.onControl) return;
       const heard: string[] = [];
-      const second = options.create();
+      const second = await options.create();
       await second.connect();
       const stopA = await broker.onControl((m) => heard.push(`a:${m.command}`));
       const stopB = await second.onControl!((m) => heard.push(`b:${m.command}`));
@@ -286,7 +287,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
     test("an unsettled delivery returns to the queue when its broker closes", async () => {
       if (!options.persistent) return;
       const q = queue();
-      const first = options.create();
+      const first = await options.create();
       await first.connect();
       await first.declareQueue(q);
       await first.publish(q, wireMessage("survivor"));

@@ -1,15 +1,17 @@
 // The result backend conformance suite: one spec of the ResultBackend contract, run against every
-// implementation on its real server. A backend is done when it passes.
+// implementation on its real server (and a third party's through `celeriac/testing`, see
+// docs/plugins.md). A backend is done when it passes.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import type { ResultBackend } from "../../src/backend/backend.ts";
-import type { ResultRecord } from "../../src/protocol/result.ts";
-import { TimeoutError } from "../../src/util/errors.ts";
+import type { ResultBackend } from "../backend/backend.ts";
+import type { ResultRecord } from "../protocol/result.ts";
+import { TimeoutError } from "../util/errors.ts";
 import { delay } from "./fixtures.ts";
 
 export interface BackendSpecOptions {
-  create: () => ResultBackend;
+  /** A new, unconnected backend; several may be alive at once (they must share the same store). */
+  create: () => ResultBackend | Promise<ResultBackend>;
   /** Backends that only deliver results to the process that sent the task (rpc://) skip cross-client reads. */
   sharedReads?: boolean;
 }
@@ -32,7 +34,7 @@ export function describeBackendConformance(name: string, options: BackendSpecOpt
     let backend: ResultBackend;
 
     before(async () => {
-      backend = options.create();
+      backend = await options.create();
       await backend.connect();
     });
 
@@ -44,7 +46,7 @@ export function describeBackendConformance(name: string, options: BackendSpecOpt
       const stored = record({ parentId: "p-1", groupId: null });
       await backend.store(stored);
       const got = await backend.get(stored.taskId);
-      assert.ok(got);
+      assert.ok(got, "got");
       assert.equal(got.taskId, stored.taskId);
       assert.equal(got.state, "SUCCESS");
       assert.deepEqual(got.value, stored.value);
@@ -104,7 +106,7 @@ export function describeBackendConformance(name: string, options: BackendSpecOpt
     test("waitForReady rejects with TimeoutError when nothing comes", async () => {
       const started = Date.now();
       await assert.rejects(backend.waitForReady(randomUUID(), { timeoutMs: 150 }), TimeoutError);
-      assert.ok(Date.now() - started >= 140);
+      assert.ok(Date.now() - started >= 140, "Date.now() - started >= 140");
     });
 
     test("many concurrent waiters each get their own result", async () => {
