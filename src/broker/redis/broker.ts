@@ -34,7 +34,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly declared = new Set<string>();
   /** Delivery tags handed out and not yet settled: kept alive, and restored at close. */
   readonly inflight = new Set<string>();
-  private readonly acks = new AckBatch(() => this.client);
+  private readonly acks: AckBatch;
   private maintenance: Maintenance | null = null;
   /** brokerTransportOptions, checked; `format` is how this broker stores what it publishes. */
   private readonly transport: Readonly<RedisTransportOptions>;
@@ -45,7 +45,16 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.target = parseRedisUrl(url);
     this.transport = parseRedisTransportOptions(options.transportOptions);
     this.format = this.transport.messageFormat;
-    this.deadLetters = new RedisDeadLetters(() => this.client, this.transport.deadLetterLimit);
+    this.deadLetters = new RedisDeadLetters(() => this.client, this.transport.deadLetterLimit, options.connectionTimeoutMs);
+    this.acks = new AckBatch(() => this.client, options.connectionTimeoutMs);
+  }
+
+  /**
+   * `operation` (a command already sent), failing with a ConnectionError when Redis has not answered
+   * within brokerConnectionTimeout: a lost, stalled or half-open connection never leaves a caller waiting.
+   */
+  private within<T>(operation: Promise<T>, what: string): Promise<T> {
+    return bounded(operation, Date.now() + this.options.connectionTimeoutMs, what);
   }
 
   private get client(): Redis {
@@ -62,7 +71,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   async declareQueue(queue: string): Promise<void> {
-    await this.client.sadd(KEYS.binding(queue), bindingMember(queue));
+    await this.within(this.client.sadd(KEYS.binding(queue), bindingMember(queue)), `declare "${queue}"`);
     this.declared.add(queue);
   }
 
@@ -144,14 +153,14 @@ export class RedisBroker implements Broker, ConsumerHost {
   async purge(queue: string): Promise<number> {
     const multi = this.client.multi();
     for (const step of PRIORITY_STEPS) multi.llen(queueKey(queue, step)).del(queueKey(queue, step));
-    const results = (await multi.exec()) ?? [];
+    const results = (await this.within(multi.exec(), `purge "${queue}"`)) ?? [];
     return results.filter((_, i) => i % 2 === 0).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
   }
 
   async length(queue: string): Promise<number> {
     const pipeline = this.client.pipeline();
     for (const step of PRIORITY_STEPS) pipeline.llen(queueKey(queue, step));
-    const results = (await pipeline.exec()) ?? [];
+    const results = (await this.within(pipeline.exec(), `length of "${queue}"`)) ?? [];
     return results.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
   }
 
@@ -166,7 +175,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       properties: { deliveryMode: 2, priority: 0 },
     };
     const envelope = toKombuEnvelope(wire, { queue: "", exchange: "celery.pidbox", deliveryTag: newDeliveryTag() });
-    await this.client.publish(KEYS.pidbox(this.target.db), envelope);
+    await this.within(this.client.publish(KEYS.pidbox(this.target.db), envelope), "broadcast");
   }
 
   async onControl(listener: (message: ControlMessage) => void): Promise<() => Promise<void>> {
@@ -192,7 +201,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (this.lease?.client.status === "ready") await this.acks.flush().catch(() => undefined);
     // kombu's QoS.restore_at_shutdown: what we still hold goes back to the queue for another worker.
     if (this.inflight.size > 0 && this.lease?.client.status === "ready") {
-      await runScript(this.lease.client, "requeue", CLAIM_KEYS, [...this.inflight.keys()]).catch((error: Error) =>
+      await this.within(runScript(this.lease.client, "requeue", CLAIM_KEYS, [...this.inflight.keys()]), "restore at close").catch((error: Error) =>
         this.options.log("warn", `redis broker: could not restore ${this.inflight.size} unsettled messages at close: ${error.message}`),
       );
     }
@@ -219,11 +228,11 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   async release(inflightKeys: readonly string[]): Promise<void> {
-    await runScript(this.client, "release", [KEYS.inflightRegistry, ...inflightKeys], []);
+    await this.within(runScript(this.client, "release", [KEYS.inflightRegistry, ...inflightKeys], []), "release in-flight lists");
   }
 
   async pushBack(key: string, raw: string): Promise<void> {
-    await this.client.rpush(key, raw);
+    await this.within(this.client.rpush(key, raw), "push back");
   }
 
   /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
@@ -232,7 +241,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   async requeue(tag: string): Promise<void> {
-    await runScript(this.client, "requeue", CLAIM_KEYS, [tag]);
+    await this.within(runScript(this.client, "requeue", CLAIM_KEYS, [tag]), "requeue");
   }
 
   track(tag: string): void {
@@ -245,7 +254,11 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   /** Wake a pending BLMOVE at once (CLIENT UNBLOCK from the command connection), for a prompt cancel. */
   async unblock(): Promise<void> {
-    if (this.blockingId !== null && this.lease?.client.status === "ready") await this.client.client("UNBLOCK", this.blockingId);
+    if (this.blockingId !== null && this.lease?.client.status === "ready") await this.within(this.client.client("UNBLOCK", this.blockingId), "unblock");
+  }
+
+  get timeoutMs(): number {
+    return this.options.connectionTimeoutMs;
   }
 
   get connected(): boolean {
@@ -270,7 +283,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       void blocking.client("ID").then((id) => (this.blockingId = Number(id)), () => undefined);
     });
     await whenReady(blocking, this.options.connectionTimeoutMs, `connect to ${this.target.display}`);
-    this.blockingId = Number(await blocking.client("ID"));
+    this.blockingId = Number(await this.within(blocking.client("ID"), `connect to ${this.target.display}`));
   }
 }
 

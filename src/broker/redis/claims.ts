@@ -2,6 +2,7 @@
 // (celeriac.unacked): fetch.lua (pop and claim in one step), BLMOVE + fetch.lua back to back while
 // every list is empty, and acks batched per tick.
 import type { Redis } from "ioredis";
+import { bounded } from "../../connection/redis.ts";
 import { KEYS, runScript } from "./scripts.ts";
 import type { FetchedItem, InflightList } from "./consumer.ts";
 
@@ -37,14 +38,18 @@ export async function blockingFetchClaimed(blocking: Redis, keys: readonly strin
 }
 
 /**
- * Acks of one tick, sent as one ZREM + one HDEL. Example: `const acks = new AckBatch(() => client);
- * await acks.add(tag)` resolves once the batch holding `tag` is written.
+ * Acks of one tick, sent as one ZREM + one HDEL. Example: `const acks = new AckBatch(() => client, 10_000);
+ * await acks.add(tag)` resolves once the batch holding `tag` is written, and rejects when Redis has not
+ * answered within `timeoutMs` (the claim then stays, and its message comes back after the visibility timeout).
  */
 export class AckBatch {
   private pending: string[] = [];
   private flushing: Promise<void> | null = null;
 
-  constructor(private readonly client: () => Redis) {}
+  constructor(
+    private readonly client: () => Redis,
+    private readonly timeoutMs: number,
+  ) {}
 
   add(tag: string): Promise<void> {
     this.pending.push(tag);
@@ -58,7 +63,8 @@ export class AckBatch {
     this.pending = [];
     this.flushing = null;
     if (tags.length === 0) return;
-    const results = await this.client().pipeline().zrem(KEYS.ownUnackedIndex, ...tags).hdel(KEYS.ownUnacked, ...tags).exec();
+    const sent = this.client().pipeline().zrem(KEYS.ownUnackedIndex, ...tags).hdel(KEYS.ownUnacked, ...tags).exec();
+    const results = await bounded(sent, Date.now() + this.timeoutMs, `acknowledge ${tags.length} messages`);
     for (const [error] of results ?? []) if (error) throw error;
   }
 }

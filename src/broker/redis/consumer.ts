@@ -53,6 +53,8 @@ export interface ConsumerHost {
   unblock(): Promise<void>;
   /** Whether the connection fetches and BLMOVEs go out on is up (a sent one will be answered). */
   readonly connected: boolean;
+  /** How long a stopping consumer waits for Redis to answer what it already sent (brokerConnectionTimeout). */
+  readonly timeoutMs: number;
   log(level: "info" | "warn" | "error", message: string): void;
 }
 
@@ -79,8 +81,9 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
   /** In-flight lists this consumer registered, given back and unregistered when it stops. */
   private readonly armed = new Set<string>();
   readonly done: Promise<void>;
-  /** Resolved by a cancel while the connection is down: the loop stops waiting on Redis. */
+  /** Resolved by a cancel while the connection is down or not answering: the loop stops waiting on Redis. */
   private abandon: () => void = () => {};
+  private gaveUp = false;
   private readonly abandoned = new Promise<typeof ABANDONED>((resolve) => (this.abandon = () => resolve(ABANDONED)));
 
   constructor(
@@ -98,11 +101,21 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     this.active = false;
     this.wake?.();
     // Down, a fetch or BLMOVE already sent waits for a reconnection that may never come (ioredis re-sends
-    // it then): a stopping worker must not wait for it, nor try to unregister its in-flight lists.
-    if (!this.host.connected) this.abandon();
-    await this.host.unblock().catch(() => undefined);
-    await this.done;
-    if (this.armed.size === 0 || !this.host.connected) return;
+    // it then), and a stalled server may never answer it: a stopping worker waits for it at most
+    // timeoutMs, and then does not try to unregister its in-flight lists either (recover.lua will).
+    const giveUp = (): void => {
+      this.gaveUp = true;
+      this.abandon();
+    };
+    if (!this.host.connected) giveUp();
+    const timer = setTimeout(giveUp, this.host.timeoutMs);
+    try {
+      await this.host.unblock().catch(() => undefined);
+      await this.done;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.armed.size === 0 || this.gaveUp || !this.host.connected) return;
     await this.host.release([...this.armed]).catch((error: Error) => {
       // Nothing is lost: recover.lua gives back in-flight lists of consumers gone, and forgets them in time.
       this.host.log("warn", `redis consumer: could not unregister its in-flight lists: ${error.message}`);

@@ -4,6 +4,7 @@
 import type { Redis } from "ioredis";
 import type { DeadLetter, DeadLetterStore, RejectReason } from "../broker.ts";
 import { CeleriacError } from "../../util/errors.ts";
+import { bounded } from "../../connection/redis.ts";
 import { KEYS, runScript } from "./scripts.ts";
 import { decodeStored } from "./format.ts";
 
@@ -31,11 +32,19 @@ export interface Buried {
 const REDRIVE_CHUNK = 1000;
 
 export class RedisDeadLetters implements DeadLetterStore {
-  /** `limit`: entries kept per queue (brokerTransportOptions.deadLetterLimit); 0 keeps none. */
+  /**
+   * `limit`: entries kept per queue (brokerTransportOptions.deadLetterLimit); 0 keeps none. Each call
+   * rejects when Redis has not answered within `timeoutMs` (it may still apply after a reconnect).
+   */
   constructor(
     private readonly client: () => Redis,
     private readonly limit: number,
+    private readonly timeoutMs: number,
   ) {}
+
+  private within<T>(operation: Promise<T>, what: string): Promise<T> {
+    return bounded(operation, Date.now() + this.timeoutMs, what);
+  }
 
   /**
    * Moves `item` to its queue's dead letters and forgets its claim, in one step (dead-letter.lua).
@@ -44,24 +53,25 @@ export class RedisDeadLetters implements DeadLetterStore {
   async bury(item: Buried, reason: RejectReason): Promise<boolean> {
     if (this.limit === 0) return false;
     const meta: EntryMeta = { queue: item.queue, key: item.key, code: reason.code, reason: reason.message, at: Date.now() };
-    await runScript(this.client(), "dead-letter", [KEYS.ownUnacked, KEYS.ownUnackedIndex, KEYS.deadLetter(item.queue)], [item.tag ?? "", `${JSON.stringify(meta)}\n${item.raw}`, this.limit]);
+    const keys = [KEYS.ownUnacked, KEYS.ownUnackedIndex, KEYS.deadLetter(item.queue)];
+    await this.within(runScript(this.client(), "dead-letter", keys, [item.tag ?? "", `${JSON.stringify(meta)}\n${item.raw}`, this.limit]), `dead-letter a message of "${item.queue}"`);
     return true;
   }
 
   async list(queue: string, limit: number): Promise<DeadLetter[]> {
     if (limit <= 0) return [];
     // Newest first in Redis: the oldest `limit` are the tail, read back to front.
-    const entries = await this.client().lrange(KEYS.deadLetter(queue), Number.isFinite(limit) ? -limit : 0, -1);
+    const entries = await this.within(this.client().lrange(KEYS.deadLetter(queue), Number.isFinite(limit) ? -limit : 0, -1), `list the dead letters of "${queue}"`);
     return entries.reverse().map((entry) => readEntry(queue, entry));
   }
 
   async redrive(queue: string, limit: number): Promise<number> {
     // At most what is there now: a message dead-lettered again while this runs is not taken twice.
-    const wanted = Math.min(limit, await this.client().llen(KEYS.deadLetter(queue)));
+    const wanted = Math.min(limit, await this.within(this.client().llen(KEYS.deadLetter(queue)), `redrive "${queue}"`));
     let moved = 0;
     while (moved < wanted) {
       const chunk = Math.min(REDRIVE_CHUNK, wanted - moved);
-      const [count, stopped] = (await runScript(this.client(), "redrive", [KEYS.deadLetter(queue)], [chunk])) as [number, number];
+      const [count, stopped] = (await this.within(runScript(this.client(), "redrive", [KEYS.deadLetter(queue)], [chunk]), `redrive "${queue}"`)) as [number, number];
       moved += count;
       if (stopped) throw new CeleriacError("DEAD_LETTER_UNREADABLE", `the oldest dead letter of "${queue}" is unreadable (not written by Celeriac?); ${moved} moved before it, it and the rest left in ${KEYS.deadLetter(queue)}`);
       if (count < chunk) break;
@@ -70,7 +80,7 @@ export class RedisDeadLetters implements DeadLetterStore {
   }
 
   async purge(queue: string): Promise<number> {
-    const results = await this.client().multi().llen(KEYS.deadLetter(queue)).del(KEYS.deadLetter(queue)).exec();
+    const results = await this.within(this.client().multi().llen(KEYS.deadLetter(queue)).del(KEYS.deadLetter(queue)).exec(), `purge the dead letters of "${queue}"`);
     return Number(results?.[0]?.[1] ?? 0);
   }
 }

@@ -5,6 +5,7 @@
 // restores a task that is still running.
 import type { Redis } from "ioredis";
 import type { BrokerOptions } from "../broker.ts";
+import { bounded } from "../../connection/redis.ts";
 import { KEYS, runScript } from "./scripts.ts";
 
 export interface MaintenanceHost {
@@ -58,9 +59,11 @@ export class Maintenance {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    // A chore caught by a lost connection waits for a reconnection that may never come; closing the
+    // A chore caught by a lost or stalled connection waits for a reply that may never come; closing the
     // client drops it (run again by whoever does maintenance next).
-    if (this.host.commandClient.status === "ready") await this.running;
+    if (this.running && this.host.commandClient.status === "ready") {
+      await bounded(this.running, Date.now() + this.options.connectionTimeoutMs, "maintenance").catch(() => undefined);
+    }
   }
 
   private schedule(delayMs: number): void {
