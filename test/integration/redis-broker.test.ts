@@ -1,14 +1,14 @@
 // The Redis broker against the real Redis (db 12): kombu's key layout, Python-produced messages,
 // visibility-timeout restore (ours, and kombu's shared hash by its own timeout; no restore of live
 // claims), delayed parking, malformed messages.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/broker.ts";
 import { decodeTaskMessage } from "../../src/protocol/celery-v2.ts";
 import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
-import { adminClient, brokerOptions, redisUrl, type LogLine } from "./redis-helpers.ts";
+import { adminClient, brokerOptions, freshDbAround, type LogLine, redisUrl } from "./redis-helpers.ts";
 
 const DB = 12;
 const admin = adminClient(DB);
@@ -28,14 +28,7 @@ describe("redis broker on a real Redis", () => {
     open.push(b);
     return b;
   };
-  before(async () => {
-    await admin.flushdb();
-  });
-  after(async () => {
-    for (const b of open) await b.close();
-    await admin.flushdb();
-    await admin.quit();
-  });
+  freshDbAround(admin, open);
 
   test("stores messages in kombu's layout and claims them in celeriac.unacked (not kombu's shared hash) until acked", async () => {
     const b = await make();

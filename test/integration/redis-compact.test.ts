@@ -1,13 +1,13 @@
 // The compact message format on the real Redis (db 4): how it is stored and claimed (our own claim
 // pair, never kombu's), crash restore and requeue, a foreign tag that is not ASCII, both formats in one
 // queue, the setting's validation, and a whole app (worker, retry, eta parking) running on it.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/broker.ts";
 import { ConfigError, createApp, createWorker, type TaskContext } from "../../src/index.ts";
 import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
-import { adminClient, brokerOptions, redisUrl, type LogLine } from "./redis-helpers.ts";
+import { adminClient, brokerOptions, freshDbAround, type LogLine, redisUrl } from "./redis-helpers.ts";
 
 const DB = 4;
 const admin = adminClient(DB);
@@ -21,14 +21,7 @@ describe("redis compact message format", () => {
     open.push(broker);
     return broker;
   };
-  before(async () => {
-    await admin.flushdb();
-  });
-  after(async () => {
-    for (const broker of open) await broker.close();
-    await admin.flushdb();
-    await admin.quit();
-  });
+  freshDbAround(admin, open);
 
   test("stores a marked, short message and claims it in celeriac.unacked, never in kombu's unacked", async () => {
     const broker = await make("compact");

@@ -2,13 +2,13 @@
 // died before claiming it goes back to its queue (recover.lua), a recovery racing the claim neither
 // loses nor duplicates the message, a stopping consumer leaves the registry, and an idle consumer of
 // several lists still takes a message sent to one it is not blocked on.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Delivery } from "../../src/broker/broker.ts";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/broker.ts";
 import { KEYS, runScript } from "../../src/broker/redis/scripts.ts";
 import { eventually, labelOf, uniqueQueue, wireMessage } from "../conformance/fixtures.ts";
-import { adminClient, brokerOptions, redisUrl, type LogLine } from "./redis-helpers.ts";
+import { adminClient, brokerOptions, freshDbAround, type LogLine, redisUrl } from "./redis-helpers.ts";
 
 const DB = 14;
 const admin = adminClient(DB);
@@ -29,14 +29,7 @@ describe("redis in-flight lists", () => {
   };
   /** recover.lua as maintenance runs it, under a lock of its own so no broker's run gets in between. */
   const recover = async (): Promise<number> => Number(await runScript(admin, "recover", [KEYS.inflightRegistry, `test-lock-${Math.random()}`], [Date.now() - HOUR_MS, 1000]));
-  before(async () => {
-    await admin.flushdb();
-  });
-  after(async () => {
-    for (const broker of open) await broker.close();
-    await admin.flushdb();
-    await admin.quit();
-  });
+  freshDbAround(admin, open);
 
   test("a dead consumer's in-flight list goes back to the pop end of its queue, oldest first; long-gone entries are forgotten", async () => {
     const logs: LogLine[] = [];
