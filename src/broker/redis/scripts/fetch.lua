@@ -11,10 +11,12 @@
 -- ARGV[1]  max messages to take (>= 1)
 -- ARGV[2]  now, epoch seconds (float)
 -- ARGV[3]  1-based index into KEYS[4..] of the in-flight list's source
--- Returns a flat array {key_index, raw, tag, key_index, raw, tag, ...}; key_index is the 1-based index
--- into KEYS[4..], negated when the raw item is neither format (dropped, not claimed; the caller logs
--- it); tag is the delivery tag it was claimed under ("" when not claimed), so a message the caller
--- cannot decode is un-claimed by exactly this tag (cjson and JSON.parse disagree on hostile input).
+-- Returns a flat array {key_index, raw, tag, redeliveries, key_index, raw, tag, redeliveries, ...};
+-- key_index is the 1-based index into KEYS[4..], negated when the raw item is neither format (dropped,
+-- not claimed; the caller logs it); tag is the delivery tag it was claimed under ("" when not claimed),
+-- so a message the caller cannot decode is un-claimed by exactly this tag (cjson and JSON.parse
+-- disagree on hostile input); redeliveries is how often requeue.lua, restore-own.lua and restore.lua
+-- gave it back (celeriac.redeliveries.<tag>, 0 when never), so the worker can stop a poison message.
 
 -- A compact message's tag is the 12 bytes after its marker. JavaScript sees characters, so a tag that
 -- is not ASCII is claimed under its hex spelling, which both sides compute alike (compactTag()).
@@ -47,6 +49,8 @@ local now = ARGV[2]
 local source = tonumber(ARGV[3])
 local out = {}
 local hset, zadd = {}, {}
+-- Where each claimed item's redelivery count goes in `out`, and the counter it is read from (one MGET).
+local counted, counters = {}, {}
 for k = 3, #KEYS do
   if remaining <= 0 then break end
   local index = k == 3 and source or k - 3
@@ -70,6 +74,8 @@ for k = 3, #KEYS do
       out[#out + 1] = tag and index or -index
       out[#out + 1] = raw
       out[#out + 1] = tag or ''
+      out[#out + 1] = 0
+      if tag then counted[#counted + 1] = #out; counters[#counters + 1] = 'celeriac.redeliveries.' .. tag end
       remaining = remaining - 1
     end
   end
@@ -77,5 +83,7 @@ end
 if #hset > 0 then
   redis.call('HSET', KEYS[1], unpack(hset))
   redis.call('ZADD', KEYS[2], unpack(zadd))
+  local counts = redis.call('MGET', unpack(counters))
+  for i, at in ipairs(counted) do out[at] = tonumber(counts[i]) or 0 end
 end
 return out
