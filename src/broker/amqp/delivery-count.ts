@@ -18,9 +18,14 @@ export const CLASSIC_COUNT = "x-celeriac-delivery-count";
 export function takeDeliveryCount(headers: Record<string, unknown>, redelivered: boolean): number {
   const carried = countHeader(headers[CLASSIC_COUNT]);
   const returned = countHeader(headers[QUORUM_COUNT]);
+  dropDeliveryCount(headers);
+  return 1 + carried + Math.max(returned, redelivered ? 1 : 0);
+}
+
+/** Removes both count headers (a dead letter read back from its own quorum queue gets RabbitMQ's too). */
+export function dropDeliveryCount(headers: Record<string, unknown>): void {
   delete headers[CLASSIC_COUNT];
   delete headers[QUORUM_COUNT];
-  return 1 + carried + Math.max(returned, redelivered ? 1 : 0);
 }
 
 /** `message` with the deliveries so far in its headers, for a classic queue's requeue by re-publish. */
