@@ -2,16 +2,21 @@
 // can refuse every write): a task whose result can never be stored runs exactly workerMaxDeliveries
 // times and is dead-lettered, with no claim or counter left; and the count survives worker kills: a
 // task that kills its worker every time is restored after each visibility timeout, counted, and after
-// the limit dead-lettered by the next worker without running, FAILURE stored.
+// the limit dead-lettered by the next worker without running, FAILURE stored. Messages Python wrote are
+// counted too, and a redriven dead letter counts from 1 again.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { TaskFailedError, type App, type Worker } from "../../src/index.ts";
+import type { Delivery } from "../../src/broker/broker.ts";
+import { createRedisBroker } from "../../src/broker/redis/broker.ts";
 import { eventually } from "../conformance/fixtures.ts";
+import { brokerOptions } from "./redis-helpers.ts";
 import { freePort, killRedisServer, startRedisServer, type RedisChild } from "./redis-server.ts";
 import { assertStoppedPoison, runUnsettleable, startFullRedis } from "./poison-helpers.ts";
 import { CRASH_STARTS, crashApp } from "./redis-poison-child.ts";
@@ -76,5 +81,52 @@ test("a task that kills its worker every time: each restore after the visibility
     assert.deepEqual(await leftovers(), []);
   } finally {
     await producer.close();
+  }
+});
+
+test("a message Python wrote: counted when restored from a dead Python worker's claim and when requeued; Python's own restore mark counts once; redriven, it starts afresh", async () => {
+  const fixture = readFileSync(new URL("../../../shared/fixtures/celery-5.2.6/redis-broker/add-delay.json", import.meta.url), "utf8");
+  const raw = (JSON.parse(fixture) as { entries: { raw: string }[] }).entries[0]!.raw;
+  const envelope = JSON.parse(raw) as { headers: { id: string }; properties: { delivery_tag: string } };
+  const tag = envelope.properties.delivery_tag;
+  const db1 = new Redis(url(1));
+  const broker = createRedisBroker(url(1), brokerOptions([], { visibilityTimeoutSeconds: 1, transportOptions: { kombuVisibilityTimeout: 1 } }));
+  try {
+    // The claim of a Python worker killed 10 s ago, in kombu's unacked hash, as kombu writes it.
+    await db1.hset("unacked", tag, `[${raw}, "", "celery"]`);
+    await db1.zadd("unacked_index", Date.now() / 1000 - 10, tag);
+    await broker.connect();
+    const got: Delivery[] = [];
+    const consumer = await broker.consume(["celery"], (delivery) => got.push(delivery), { prefetch: 1 });
+    await eventually(() => got.length === 1, 10_000, "the restored delivery");
+    assert.equal(got[0]!.message.headers["id"], envelope.headers.id);
+    assert.equal(got[0]!.deliveryCount, 2, "restore.lua counted the dead Python worker's claim");
+    await got[0]!.reject({ requeue: true });
+    await eventually(() => got.length === 2, 5000, "the requeued delivery");
+    assert.equal(got[1]!.deliveryCount, 3);
+    assert.equal(await db1.get(`celeriac.redeliveries.${tag}`), "2");
+    await got[1]!.reject({ requeue: false, reason: { code: "TOO_MANY_DELIVERIES", message: "test" } });
+    assert.equal(await db1.exists(`celeriac.redeliveries.${tag}`), 0, "dead-lettering deletes the counter");
+
+    // Marked by a Python worker's restore_visible (kombu appends "redelivered": true), no counter.
+    const pythonMarked = raw.replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}');
+    assert.notEqual(pythonMarked, raw);
+    await db1.lpush("celery", pythonMarked);
+    await eventually(() => got.length === 3, 5000, "the Python-restored delivery");
+    assert.equal(got[2]!.deliveryCount, 2, "a redelivered mark without a counter is a second delivery");
+    await got[2]!.reject({ requeue: false, reason: { code: "TOO_MANY_DELIVERIES", message: "test" } });
+
+    // Both dead letters redriven: the redelivered marks are off, each is a first delivery again.
+    assert.equal(await broker.deadLetters.redrive("celery", 10), 2);
+    for (const n of [4, 5]) {
+      await eventually(() => got.length === n, 5000, `redriven delivery ${n - 3}`);
+      await got[n - 1]!.ack();
+    }
+    assert.deepEqual(got.slice(3).map((d) => [d.deliveryCount, d.redelivered]), [[1, false], [1, false]]);
+    await consumer.cancel();
+    assert.deepEqual(await db1.keys("celeriac.redeliveries.*"), []);
+  } finally {
+    await broker.close();
+    await db1.quit();
   }
 });
