@@ -132,10 +132,15 @@ function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, tas
   // task by a flush. A crash before the ack lands redelivers the task, as acksLate would.
   if (!acksLate) parts.ackEarly(delivery);
   const settling: Settling = { delivery, message, task, acked: !acksLate };
-  if (task.options.trackStarted ?? app.config.taskTrackStarted) {
-    return storeState(parts, settling, "STARTED", { pid: process.pid, hostname: settleContext.hostname }).then(() => runStarted(parts, settling));
-  }
-  return runStarted(parts, settling);
+  const settled = task.options.trackStarted ?? app.config.taskTrackStarted
+    ? storeState(parts, settling, "STARTED", { pid: process.pid, hostname: settleContext.hostname }).then(() => runStarted(parts, settling))
+    : runStarted(parts, settling);
+  if (acksLate || !settled) return settled;
+  // Acknowledged as it started: there is nothing to requeue or dead-letter, so a settle failure (a
+  // result store that failed) only loses the outcome, reported once.
+  return settled.catch((error: unknown) => {
+    app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}], acknowledged already (acks early): its outcome is lost`, error });
+  });
 }
 
 function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefined {

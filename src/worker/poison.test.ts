@@ -78,6 +78,21 @@ describe("poison messages", () => {
     assert.ok(errors.some((e) => /could not store the failure of rejected task p\.nowhere/.test(e.message)), "the lost FAILURE is reported");
   });
 
+  test("acks early, a result that cannot be stored is reported once as lost: nothing to requeue, nothing run again", async () => {
+    const { app, worker } = setup({ resultBackend: "storefails://success", workerRequeueDelaySeconds: 0 });
+    let runs = 0;
+    const task = app.task("p.early", async () => ++runs);
+    const errors = record(app, "worker:error");
+    await worker.start();
+    await task.delay();
+    await eventually(() => errors.length === 1, "the report");
+    assert.match(errors[0]?.message ?? "", /could not settle task p\.early\[.*\], acknowledged already \(acks early\): its outcome is lost/);
+    const broker = (await app.getBroker()) as MemoryBroker;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(runs, 1);
+    assert.deepEqual([await broker.length("celery"), (await broker.deadLetters.list("celery", 10)).length, worker.stats.rejected], [0, 0, 0]);
+  });
+
   test("a message delivered more often than allowed is dead-lettered before it runs, FAILURE stored", async () => {
     const { app, worker } = setup({ workerMaxDeliveries: 4 });
     let runs = 0;
