@@ -108,8 +108,12 @@ test("a message Python wrote: counted when restored from a dead Python worker's 
     await got[1]!.reject({ requeue: false, reason: { code: "TOO_MANY_DELIVERIES", message: "test" } });
     assert.equal(await db1.exists(`celeriac.redeliveries.${tag}`), 0, "dead-lettering deletes the counter");
 
-    // Marked by a Python worker's restore_visible (kombu appends "redelivered": true), no counter.
-    const pythonMarked = raw.replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}');
+    // Another message, marked by a Python worker's restore_visible (kombu sets headers.redelivered and
+    // appends delivery_info.redelivered), with no counter. Its own tag: claims are filed by tag.
+    const pythonMarked = raw
+      .replace('"routing_key": "celery"}', '"routing_key": "celery", "redelivered": true}')
+      .replace('"headers": {', '"headers": {"redelivered": true, ')
+      .replace(`"delivery_tag": "${tag}"`, `"delivery_tag": "${tag}-2"`);
     assert.notEqual(pythonMarked, raw);
     await db1.lpush("celery", pythonMarked);
     await eventually(() => got.length === 3, 5000, "the Python-restored delivery");
@@ -118,11 +122,15 @@ test("a message Python wrote: counted when restored from a dead Python worker's 
 
     // Both dead letters redriven: the redelivered marks are off, each is a first delivery again.
     assert.equal(await broker.deadLetters.redrive("celery", 10), 2);
-    for (const n of [4, 5]) {
-      await eventually(() => got.length === n, 5000, `redriven delivery ${n - 3}`);
-      await got[n - 1]!.ack();
-    }
+    await eventually(() => got.length === 4, 5000, "the first redriven delivery");
+    await got[3]!.ack();
+    await eventually(() => got.length === 5, 5000, "the second redriven delivery");
     assert.deepEqual(got.slice(3).map((d) => [d.deliveryCount, d.redelivered]), [[1, false], [1, false]]);
+    // kombu's headers.redelivered stays in the Python-marked one: its next requeue still counts.
+    await got[4]!.reject({ requeue: true });
+    await eventually(() => got.length === 6, 5000, "the requeued redriven delivery");
+    assert.equal(got[5]!.deliveryCount, 2);
+    await got[5]!.ack();
     await consumer.cancel();
     assert.deepEqual(await db1.keys("celeriac.redeliveries.*"), []);
   } finally {

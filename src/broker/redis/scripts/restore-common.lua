@@ -18,9 +18,11 @@ local function queue_key(rk, priority)
   return rk
 end
 -- Sets properties.delivery_info.redelivered by editing the JSON text, so the envelope is otherwise kept
--- byte for byte (a cjson round trip would reorder keys and round big integers).
+-- byte for byte (a cjson round trip would reorder keys and round big integers). Only a mark inside
+-- delivery_info counts as one (fetch.lua looks up the redelivery counter of marked messages only; kombu
+-- marks headers.redelivered too, which a redrive leaves in place).
 local function mark_redelivered(env)
-  if string.find(env, '"redelivered":%s*true') then return env end
+  if string.find(env, '"delivery_info":%s*{[^{}]-"redelivered":%s*true') then return env end
   local patched, n = string.gsub(env, '("delivery_info":%s*{)(%s*})', '%1"redelivered": true%2', 1)
   if n == 0 then patched, n = string.gsub(env, '("delivery_info":%s*{)', '%1"redelivered": true, ', 1) end
   return patched
