@@ -50,6 +50,19 @@ export interface Config {
   /** Seconds of eta/countdown a worker holds in memory; longer waits are parked in the broker. Default 10. */
   workerEtaHoldSeconds: number;
   /**
+   * Deliveries of one message a worker allows (the broker counts them: docs/brokers.md, "Poison
+   * messages"): a message delivered more often (requeued after settle failures, restored after worker
+   * crashes) is dead-lettered with code TOO_MANY_DELIVERIES and stored as FAILURE. Default 5; Infinity
+   * never gives up.
+   */
+  workerMaxDeliveries: number;
+  /**
+   * Seconds a worker waits before it requeues a message whose outcome it could not settle (a result
+   * store or a follow-up publish that failed), doubled for each earlier delivery, at most 60 s: a failing
+   * backend is not hammered in a tight loop. 0 requeues at once. Default 1.
+   */
+  workerRequeueDelaySeconds: number;
+  /**
    * Connection attempts in a row, after the first, before a connection gives up (Celery's
    * broker_connection_max_retries): at a worker's start, and after a connection is lost. Default 100
    * (as Celery): with the backoff caps, about 8 minutes on Redis (5 s) and 50 on RabbitMQ (30 s).
@@ -107,6 +120,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   workerPrefetchMultiplier: 4,
   workerShutdownTimeout: 30,
   workerEtaHoldSeconds: 10,
+  workerMaxDeliveries: 5,
+  workerRequeueDelaySeconds: 1,
   brokerConnectionMaxRetries: 100,
   brokerConnectionRetryOnStartup: true,
   brokerConnectionTimeout: 10,
@@ -199,6 +214,8 @@ function validate(config: Record<string, unknown>): void {
   number("workerPrefetchMultiplier", 1, { integer: true });
   number("workerShutdownTimeout", 0);
   number("workerEtaHoldSeconds", 0);
+  number("workerMaxDeliveries", 1, { integer: true });
+  number("workerRequeueDelaySeconds", 0);
   number("brokerConnectionMaxRetries", 0, { integer: true });
   number("brokerConnectionTimeout", 0);
   number("brokerHeartbeat", 0);

@@ -73,6 +73,27 @@ export class WorkerHookError extends CeleriacError {
   }
 }
 
+/**
+ * A message was delivered more often than `workerMaxDeliveries` allows (its outcome could not be
+ * settled, or its worker died, each time): dead-lettered with this code and stored as FAILURE.
+ */
+export class TooManyDeliveries extends CeleriacError {
+  constructor(message: string) {
+    super("TOO_MANY_DELIVERIES", message);
+  }
+}
+
+/**
+ * A link callback, errback or the next chain step of a finished task could not be built or sent (a
+ * malformed signature, a queue nobody declared): the task is stored as FAILURE with this error rather
+ * than run again, as a redelivery would fail the same way.
+ */
+export class FollowUpError extends CeleriacError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("FOLLOW_UP_FAILED", message, options);
+  }
+}
+
 /** A message named a task this worker does not know. */
 export class NotRegistered extends CeleriacError {
   constructor(taskName: string, hint: string) {

@@ -35,6 +35,13 @@ export interface Delivery {
   /** True when the broker has delivered this message before (a crash or a requeue). */
   readonly redelivered: boolean;
   /**
+   * How many times this message has been delivered, this delivery included: 1 the first time, one more
+   * for each requeue or crash restore the broker counted (Redis: a counter kept beside the claim; RabbitMQ
+   * quorum queues: `x-delivery-count`; classic queues: a header the requeue re-publishes with; memory: a
+   * field). The worker dead-letters a message delivered more than `workerMaxDeliveries` times.
+   */
+  readonly deliveryCount: number;
+  /**
    * True once the connection or channel this delivery came on is gone (RabbitMQ): the broker has
    * already put the message back for redelivery, so a worker must not start it, and ack()/reject() do
    * nothing. Always false where claims outlive a connection (Redis keeps them in Redis; memory).

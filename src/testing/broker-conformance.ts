@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { Broker, DeadLetter, Delivery } from "../broker/broker.ts";
 import type { WireMessage } from "../protocol/message.ts";
 import { delay, eventually, labelOf, uniqueQueue, wireMessage } from "./fixtures.ts";
+import { describeDeliveryCounts } from "./delivery-count-conformance.ts";
 
 export interface BrokerSpecOptions {
   /** A new, unconnected broker; several may be alive at once (they must share the same store). */
@@ -45,6 +46,8 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       await broker.close();
     });
 
+    describeDeliveryCounts({ broker: () => broker, queue });
+
     test("delivers the exact body, headers and properties that were published", async () => {
       const q = queue();
       await broker.declareQueue(q);
@@ -64,6 +67,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       assert.equal(delivery.message.properties.correlationId, "exact");
       assert.equal(delivery.queue, q);
       assert.equal(delivery.redelivered, false);
+      assert.equal(delivery.deliveryCount, 1);
       assert.equal(delivery.stale, false, "a delivery on a live connection is not stale");
       await delivery.ack();
       await consumer.cancel();
@@ -300,6 +304,7 @@ export function describeBrokerConformance(name: string, options: BrokerSpecOptio
       await eventually(() => again.length === 1, 15000, "the restored delivery");
       assert.equal(labelOf((again[0] as Delivery).message), "survivor");
       assert.equal((again[0] as Delivery).redelivered, true);
+      assert.equal((again[0] as Delivery).deliveryCount, 2, "a message given back at close counts as delivered once");
       await (again[0] as Delivery).ack();
       await consumer.cancel();
     });

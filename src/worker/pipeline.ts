@@ -1,7 +1,8 @@
 // The worker's path from one delivery to its settled outcome, top to bottom: decode, resolve the
 // task, discard revoked or expired ones, wait for the eta and the rate limit, take a pool slot,
 // acknowledge early unless acksLate, run, settle. Bad input is rejected with a reason (and dead-lettered);
-// a message never crashes the worker.
+// a message never crashes the worker. A message delivered too often is dead-lettered, and one whose
+// outcome could not be settled goes back after a backoff (redelivery.ts).
 import type { App } from "../app/app.ts";
 import { invokeTask } from "../app/invoke.ts";
 import type { RunningTasks } from "../app/running-tasks.ts";
@@ -12,6 +13,7 @@ import type { TaskMessage } from "../protocol/message.ts";
 import type { EtaScheduler } from "./eta.ts";
 import type { AsyncPool } from "./pool/async-pool.ts";
 import type { RateLimiter } from "./rate-limit.ts";
+import { giveBackUnsettled, overDeliveryLimit } from "./redelivery.ts";
 import type { RevokedSet } from "./revoked.ts";
 import { ignoresResult, settle, settleRevoked, settleUnrunnable, type SettleContext, type Settling } from "./settle.ts";
 
@@ -47,6 +49,10 @@ export function handleDelivery(parts: PipelineParts, delivery: Delivery): Promis
   } catch (error) {
     return settleUnrunnable(parts.settleContext, delivery, null, error);
   }
+
+  // Requeued or restored too often (its settle kept failing, its worker kept dying): not run again.
+  const over = overDeliveryLimit(app.config, delivery);
+  if (over) return settleUnrunnable(parts.settleContext, delivery, message, over);
 
   let task: AnyTask;
   try {
@@ -104,11 +110,11 @@ function guarded(parts: PipelineParts, delivery: Delivery, message: TaskMessage,
 }
 
 async function recover(parts: PipelineParts, delivery: Delivery, message: TaskMessage, error: unknown): Promise<void> {
-  if (!parts.stopping.aborted) {
-    parts.app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}]`, error });
-  }
-  // Stopping before the task started, or it could not be settled: give the message back untouched.
-  await delivery.reject({ requeue: true }).catch(() => {});
+  // Stopping (before the task started, or while it settled): give the message back untouched, at once.
+  if (parts.stopping.aborted) return delivery.reject({ requeue: true }).catch(() => {});
+  parts.app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}] (delivery ${delivery.deliveryCount})`, error });
+  // Requeued after a backoff, or dead-lettered on its last allowed delivery: never a tight loop.
+  return giveBackUnsettled(parts.settleContext, delivery, message, error, parts.stopping);
 }
 
 /** Run the task and settle its outcome: nothing when all of it was synchronous, else a promise. */
@@ -126,10 +132,15 @@ function run(parts: PipelineParts, delivery: Delivery, message: TaskMessage, tas
   // task by a flush. A crash before the ack lands redelivers the task, as acksLate would.
   if (!acksLate) parts.ackEarly(delivery);
   const settling: Settling = { delivery, message, task, acked: !acksLate };
-  if (task.options.trackStarted ?? app.config.taskTrackStarted) {
-    return storeState(parts, settling, "STARTED", { pid: process.pid, hostname: settleContext.hostname }).then(() => runStarted(parts, settling));
-  }
-  return runStarted(parts, settling);
+  const settled = task.options.trackStarted ?? app.config.taskTrackStarted
+    ? storeState(parts, settling, "STARTED", { pid: process.pid, hostname: settleContext.hostname }).then(() => runStarted(parts, settling))
+    : runStarted(parts, settling);
+  if (acksLate || !settled) return settled;
+  // Acknowledged as it started: there is nothing to requeue or dead-letter, so a settle failure (a
+  // result store that failed) only loses the outcome, reported once.
+  return settled.catch((error: unknown) => {
+    app.events.emit("worker:error", { message: `could not settle task ${message.task}[${message.id}], acknowledged already (acks early): its outcome is lost`, error });
+  });
 }
 
 function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefined {

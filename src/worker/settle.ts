@@ -1,17 +1,18 @@
 // The one place that turns a task's Outcome into broker and backend effects: ack or reject, the stored
 // result, the re-published retry, and the messages for links and the next chain step. Nothing else in
 // the worker acks a message that reached a task.
-import { randomUUID } from "node:crypto";
 import type { App } from "../app/app.ts";
+import { FollowUpError } from "../app/errors.ts";
 import type { Outcome } from "../app/invoke.ts";
 import type { AnyTask } from "../app/task.ts";
 import type { Broker, Delivery } from "../broker/broker.ts";
 import type { ResultBackend } from "../backend/backend.ts";
 import { encodeTaskMessage } from "../protocol/celery-v2.ts";
-import { emptyEmbed, type Signature, type TaskMessage } from "../protocol/message.ts";
+import type { TaskMessage } from "../protocol/message.ts";
 import type { ResultRecord, TaskErrorInfo } from "../protocol/result.ts";
-import { encodeFailureFrom, tracebackFrom } from "../protocol/result-meta.ts";
+import { encodeFailureFrom, errorInfoFrom, tracebackFrom } from "../protocol/result-meta.ts";
 import { CeleriacError } from "../util/errors.ts";
+import { hasFollowUps, sendErrbacks, sendFollowUps } from "./follow-ups.ts";
 
 export interface SettleContext {
   app: App;
@@ -51,7 +52,7 @@ export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promi
     if (!storing) return succeeded(ctx, s, outcome.runtimeMs);
     return storing.then(
       () => succeeded(ctx, s, outcome.runtimeMs),
-      (error: unknown) => failUnencodable(ctx, s, outcome.runtimeMs, error),
+      (error: unknown) => failForGood(ctx, s, outcome.runtimeMs, error),
     );
   }
   return settleAsync(ctx, s, outcome);
@@ -59,11 +60,11 @@ export function settle(ctx: SettleContext, s: Settling, outcome: Outcome): Promi
 
 /**
  * A result or follow-up message that cannot be serialized (a circular object, a Map) fails the task
- * with kombu's EncodeError, as Celery's tracer does: stored, counted and reported once, never retried.
- * Any other error propagates.
+ * with kombu's EncodeError, as Celery's tracer does, and so does a follow-up that cannot be built or
+ * routed (FollowUpError): stored, counted and reported once, never retried. Any other error propagates.
  */
-function failUnencodable(ctx: SettleContext, s: Settling, runtimeMs: number, error: unknown): Promise<void> {
-  const failure = encodeFailureFrom(error);
+function failForGood(ctx: SettleContext, s: Settling, runtimeMs: number, error: unknown): Promise<void> {
+  const failure = encodeFailureFrom(error) ?? (error instanceof FollowUpError ? errorInfoFrom(error) : null);
   if (!failure) return Promise.reject(error);
   return settleAsync(ctx, s, { kind: "failure", error: failure, traceback: tracebackFrom(error), timedOut: false, runtimeMs, thrown: error });
 }
@@ -84,7 +85,7 @@ async function settleAsync(ctx: SettleContext, s: Settling, outcome: Outcome): P
         const children = await sendFollowUps(ctx, message, outcome.value);
         await store(ctx, s, { state: "SUCCESS", value: outcome.value, children });
       } catch (error) {
-        return failUnencodable(ctx, s, outcome.runtimeMs, error);
+        return failForGood(ctx, s, outcome.runtimeMs, error);
       }
       return succeeded(ctx, s, outcome.runtimeMs);
     }
@@ -154,7 +155,7 @@ export async function settleUnrunnable(ctx: SettleContext, delivery: Delivery, m
       taskId: id,
       state: "FAILURE",
       value: null,
-      error: unrunnableError(code, name, reason),
+      error: unrunnableError(code, name, reason, error),
       traceback: null,
       children: [],
       dateDone: new Date(),
@@ -171,21 +172,20 @@ export async function settleUnrunnable(ctx: SettleContext, delivery: Delivery, m
   });
 }
 
-/** What Celery's worker would report: NotRegistered (task name as its argument), ContentDisallowed, else InvalidTaskError. */
-function unrunnableError(code: string, name: string | null, reason: string): TaskErrorInfo {
+/**
+ * What Celery's worker would report: NotRegistered (task name as its argument), ContentDisallowed, else
+ * InvalidTaskError; a message delivered too often has no Celery counterpart and keeps its own type.
+ */
+function unrunnableError(code: string, name: string | null, reason: string, error: unknown): TaskErrorInfo {
   if (code === "NOT_REGISTERED") return { type: "NotRegistered", message: name ?? reason, module: "celery.exceptions" };
   if (code === "CONTENT_TYPE_NOT_ALLOWED") return { type: "ContentDisallowed", message: reason, module: "kombu.exceptions" };
+  if (code === "TOO_MANY_DELIVERIES") return errorInfoFrom(error);
   return { type: "InvalidTaskError", message: reason, module: "celery.exceptions" };
 }
 
 /** Whether results are off for this message (the message's flag, else the task's option, else the app's). */
 export function ignoresResult(app: App, s: Pick<Settling, "message" | "task">): boolean {
   return s.message.ignoreResult || (s.task.options.ignoreResult ?? app.config.taskIgnoreResult);
-}
-
-function hasFollowUps(message: TaskMessage): boolean {
-  const { callbacks, chain } = message.embed;
-  return (callbacks !== null && callbacks.length > 0) || (chain !== null && chain.length > 0);
 }
 
 async function finish(s: Settling): Promise<void> {
@@ -220,57 +220,4 @@ function store(ctx: SettleContext, s: Settling, fields: StoreFields): Promise<vo
     record.extended = { name: s.message.task, args: s.message.args, kwargs: s.message.kwargs, worker: ctx.hostname, retries: s.message.retries, queue: s.delivery.queue };
   }
   return backend.store(record);
-}
-
-/** Send link callbacks and the next chain step, with the result prepended to their arguments. */
-async function sendFollowUps(ctx: SettleContext, message: TaskMessage, value: unknown): Promise<string[]> {
-  const sent: string[] = [];
-  for (const callback of message.embed.callbacks ?? []) sent.push(await sendSignature(ctx, callback, message, [value], null));
-  const chain = message.embed.chain;
-  if (chain && chain.length > 0) {
-    // Celery keeps the chain reversed: the next step is the last element.
-    const rest = chain.slice(0, -1);
-    sent.push(await sendSignature(ctx, chain[chain.length - 1] as Signature, message, [value], rest.length ? rest : null));
-  }
-  return sent;
-}
-
-/** Send errbacks with the failed task's id as their argument (Celery's one-argument errback form). */
-async function sendErrbacks(ctx: SettleContext, message: TaskMessage): Promise<string[]> {
-  const sent: string[] = [];
-  for (const errback of message.embed.errbacks ?? []) sent.push(await sendSignature(ctx, errback, message, [message.id], null));
-  return sent;
-}
-
-async function sendSignature(ctx: SettleContext, sig: Signature, parent: TaskMessage, prepend: unknown[], chain: Signature[] | null): Promise<string> {
-  const options = sig.options;
-  const id = typeof options["task_id"] === "string" ? options["task_id"] : randomUUID();
-  const queue = typeof options["queue"] === "string" ? options["queue"] : ctx.app.config.taskDefaultQueue;
-  const embed = emptyEmbed();
-  embed.chain = chain;
-  embed.callbacks = Array.isArray(options["link"]) ? (options["link"] as Signature[]) : null;
-  embed.errbacks = Array.isArray(options["link_error"]) ? (options["link_error"] as Signature[]) : null;
-  const message: TaskMessage = {
-    ...parent,
-    id,
-    task: sig.task,
-    args: sig.immutable ? [...sig.args] : [...prepend, ...sig.args],
-    kwargs: sig.kwargs,
-    embed,
-    eta: null,
-    expires: null,
-    retries: 0,
-    rootId: parent.rootId ?? parent.id,
-    parentId: parent.id,
-    groupId: typeof options["group_id"] === "string" ? options["group_id"] : null,
-    groupIndex: null,
-    timeLimit: [null, null],
-    priority: typeof options["priority"] === "number" ? options["priority"] : null,
-    ignoreResult: false,
-    shadow: null,
-    headers: {},
-    correlationId: id,
-  };
-  await ctx.broker.publish(queue, encodeTaskMessage(message, { signer: ctx.app.security?.signer }));
-  return id;
 }

@@ -268,6 +268,7 @@ class GuardedDelivery implements Delivery {
   readonly message: Delivery["message"];
   readonly queue: string;
   readonly redelivered: boolean;
+  readonly deliveryCount: number;
   /** The loss this delivery was caught in, once seen (lost-deliveries.ts). */
   loss: LossGroup | null = null;
   private settled = false;
@@ -279,6 +280,7 @@ class GuardedDelivery implements Delivery {
     this.message = inner.message;
     this.queue = inner.queue;
     this.redelivered = inner.redelivered;
+    this.deliveryCount = inner.deliveryCount;
     ledger.unsettled.add(this);
   }
 

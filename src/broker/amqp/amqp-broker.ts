@@ -108,6 +108,7 @@ export class AmqpBroker implements Broker {
       globalPrefetch: this.transport.queueType === "classic",
       log: this.options.log,
       bury: (queue, message, reason) => this.deadLetters.bury(queue, message, reason),
+      republish: this.transport.queueType === "classic" ? (queue, message) => this.publish(queue, message) : null,
     });
     this.consumers.add(consumer);
     try {

@@ -7,6 +7,7 @@ import type { Delivery, DeliveryHandler, RejectReason } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import type { AmqpConnection } from "../../connection/amqp.ts";
 import { fromAmqpMessage, isDeathHeader } from "../../protocol/amqp-properties.ts";
+import { takeDeliveryCount, withDeliveryCount } from "./delivery-count.ts";
 
 type Log = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -26,6 +27,11 @@ export interface QueueConsumerOptions {
   log: Log;
   /** Publishes a message given up with a reason to its queue's dead letters; resolves once confirmed. */
   bury: (queue: string, message: WireMessage, reason: RejectReason) => Promise<void>;
+  /**
+   * Classic queues: publishes a requeued message back to its queue (confirmed), to carry its delivery
+   * count (delivery-count.ts). Null for quorum queues, which count requeues themselves.
+   */
+  republish: ((queue: string, message: WireMessage) => Promise<void>) | null;
 }
 
 export class QueueConsumer {
@@ -100,6 +106,7 @@ export class QueueConsumer {
     }
     const message = fromAmqpMessage(raw.content, raw.properties);
     for (const name of Object.keys(message.headers)) if (isDeathHeader(name)) delete message.headers[name];
+    const deliveryCount = takeDeliveryCount(message.headers, raw.fields.redelivered);
     this.unsettled++;
     let settled = false;
     // Claimed at once, settled when done: a dead letter is acked only after its publish is confirmed.
@@ -124,7 +131,9 @@ export class QueueConsumer {
     const delivery: Delivery = {
       message,
       queue,
-      redelivered: raw.fields.redelivered,
+      // A classic queue's requeue is a fresh publish, which RabbitMQ does not mark: the count does.
+      redelivered: deliveryCount > 1,
+      deliveryCount,
       get stale() {
         return life.closed;
       },
@@ -133,6 +142,9 @@ export class QueueConsumer {
       },
       reject: async ({ requeue, reason }) => {
         if (!claim()) return;
+        if (requeue && this.options.republish && !life.closed) {
+          return this.requeueCounted(queue, withDeliveryCount(message, deliveryCount), () => settle(() => channel.ack(raw)), () => settle(() => channel.nack(raw, false, true)));
+        }
         if (requeue || !reason || life.closed) return settle(() => channel.nack(raw, false, requeue));
         try {
           await this.options.bury(queue, message, reason);
@@ -149,5 +161,21 @@ export class QueueConsumer {
     } catch (error) {
       this.options.log("error", `delivery handler threw: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * A classic queue's requeue: the message goes back to the end of its queue as a confirmed re-publish
+   * carrying its delivery count, and only then is the original acked (a nack would requeue it with no
+   * count, and a poison message would loop unseen). Should the publish fail, a plain nack returns it.
+   * A connection lost between the two leaves both copies: at least once, as everywhere.
+   */
+  private async requeueCounted(queue: string, counted: WireMessage, ack: () => void, nack: () => void): Promise<void> {
+    try {
+      await (this.options.republish as NonNullable<QueueConsumerOptions["republish"]>)(queue, counted);
+    } catch (error) {
+      this.options.log("warn", `could not requeue a message to "${queue}" with its delivery count (${(error as Error).message}); requeued uncounted`);
+      return nack();
+    }
+    ack();
   }
 }

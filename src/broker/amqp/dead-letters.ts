@@ -8,6 +8,7 @@ import type { DeadLetter, DeadLetterStore, RejectReason } from "../broker.ts";
 import type { WireMessage } from "../../protocol/message.ts";
 import { fromAmqpMessage, isDeathHeader, toAmqpProperties } from "../../protocol/amqp-properties.ts";
 import type { ConfirmPublisher } from "../../connection/amqp-publisher.ts";
+import { dropDeliveryCount } from "./delivery-count.ts";
 import { CeleriacError } from "../../util/errors.ts";
 
 export const DEAD_LETTER_EXCHANGE = "celeriac.dead-letter";
@@ -150,8 +151,12 @@ function toDeadLetter(queue: string, got: GetMessage): DeadLetter {
   };
 }
 
-/** The message as its producer sent it: our dead-letter headers and RabbitMQ's x-death ones removed. */
+/**
+ * The message as its producer sent it: our dead-letter headers, RabbitMQ's x-death ones and the delivery
+ * counts (of the dead-letter queue's own redeliveries, as list() hands letters back) removed.
+ */
 function withoutBookkeeping(message: WireMessage): WireMessage {
   for (const name of Object.keys(message.headers)) if (OWN_HEADERS.has(name) || isDeathHeader(name)) delete message.headers[name];
+  dropDeliveryCount(message.headers);
   return message;
 }

@@ -20,7 +20,8 @@ import { Deque } from "../../util/deque.ts";
 
 interface Stored {
   message: WireMessage;
-  redelivered: boolean;
+  /** Deliveries so far: 0 until first delivered, one more for each delivery. */
+  deliveries: number;
 }
 
 class MemoryQueue {
@@ -72,13 +73,13 @@ export class MemoryBroker implements Broker {
     if (delay > 0) {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        this.enqueue(queue, { message, redelivered: false }, false);
+        this.enqueue(queue, { message, deliveries: 0 }, false);
       }, delay);
       timer.unref();
       this.timers.add(timer);
       return;
     }
-    this.enqueue(queue, { message, redelivered: false }, false);
+    this.enqueue(queue, { message, deliveries: 0 }, false);
   }
 
   /** Bulk publish: in-process, so simply one publish after another, in order. */
@@ -119,7 +120,7 @@ export class MemoryBroker implements Broker {
       while (letters?.length && moved < wanted) {
         const letter = letters.shift() as DeadLetter;
         // Undecodable letters cannot occur here: the memory broker never decodes what it holds.
-        if (letter.message) this.enqueue(queue, { message: letter.message, redelivered: false }, false);
+        if (letter.message) this.enqueue(queue, { message: letter.message, deliveries: 0 }, false);
         moved++;
       }
       return moved;
@@ -183,6 +184,7 @@ export class MemoryBroker implements Broker {
           const stored = this.queue(name).take();
           if (!stored) continue;
           consumer.unsettled++;
+          stored.deliveries++;
           consumer.handler(this.delivery(consumer, name, stored));
           progressed = true;
           break;
@@ -203,14 +205,15 @@ export class MemoryBroker implements Broker {
     return {
       message: stored.message,
       queue,
-      redelivered: stored.redelivered,
+      redelivered: stored.deliveries > 1,
+      deliveryCount: stored.deliveries,
       stale: false,
       ack: async () => {
         settle();
       },
       reject: async ({ requeue, reason }) => {
         if (!settle()) return;
-        if (requeue) this.enqueue(queue, { message: stored.message, redelivered: true }, true);
+        if (requeue) this.enqueue(queue, stored, true);
         else if (reason) this.bury({ queue, code: reason.code, reason: reason.message, at: new Date(), message: stored.message });
       },
     };

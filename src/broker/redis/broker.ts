@@ -235,9 +235,9 @@ export class RedisBroker implements Broker, ConsumerHost {
     await this.within(this.client.rpush(key, raw), "push back");
   }
 
-  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL. */
-  ack(tag: string): Promise<void> {
-    return this.acks.add(tag);
+  /** Acks are batched: every ack issued in one tick goes out as one ZREM + one HDEL (+ a DEL of counters). */
+  ack(tag: string, redelivered: boolean): Promise<void> {
+    return this.acks.add(tag, redelivered);
   }
 
   async requeue(tag: string): Promise<void> {

@@ -11,23 +11,11 @@ import { KEYS, consumeKeys } from "./scripts.ts";
 import type { Buried, RedisDeadLetters } from "./dead-letters.ts";
 import { decodeStored, newDeliveryTag } from "./format.ts";
 import { type DeliveryOwner, RedisDelivery, queueOf } from "./delivery.ts";
+import type { FetchedItem, InflightList } from "./claims.ts";
 import { backoffMs } from "../../connection/redis.ts";
 import { sleep } from "../../util/wait.ts";
 
-/** One item fetch.lua took; `claimed` is false for items that are in neither format. */
-export interface FetchedItem {
-  key: string;
-  raw: string;
-  claimed: boolean;
-  /** The delivery tag fetch.lua claimed it under ("" when not claimed). */
-  tag: string;
-}
-
-/** A consumer's in-flight list and the list its BLMOVE takes from (`source`: an index into its keys). */
-export interface InflightList {
-  key: string;
-  source: number;
-}
+export type { FetchedItem, InflightList } from "./claims.ts";
 
 /** What a consumer needs from its broker (implemented by RedisBroker). */
 export interface ConsumerHost {
@@ -43,8 +31,8 @@ export interface ConsumerHost {
   release(inflightKeys: readonly string[]): Promise<void>;
   /** Put a taken but unclaimed item back at the front of its list. */
   pushBack(key: string, raw: string): Promise<void>;
-  /** Forget a claim (acks are batched). */
-  ack(tag: string): Promise<void>;
+  /** Forget a claim, and its redelivery counter when `redelivered` (acks are batched). */
+  ack(tag: string, redelivered: boolean): Promise<void>;
   /** Where a message given up with a reason goes; `bury` returns false when no dead letters are kept. */
   readonly deadLetters: Pick<RedisDeadLetters, "bury">;
   requeue(tag: string): Promise<void>;
@@ -207,7 +195,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     // Settled by the tag fetch.lua claimed it under: the one its claim is filed by, whatever the text says.
     this.host.track(item.tag);
     try {
-      this.handler(new RedisDelivery(this, decoded, item.key, item.raw, item.tag));
+      this.handler(new RedisDelivery(this, decoded, item));
     } catch (error) {
       this.host.log("error", `redis consumer: delivery handler threw: ${(error as Error).message}`);
     }
@@ -225,7 +213,7 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     const tag = item.claimed ? item.tag : undefined;
     this.host.deadLetters
       .bury({ key: item.key, queue, raw: item.raw, tag }, { code: "MALFORMED_MESSAGE", message: reason })
-      .then((kept) => (kept || !tag ? undefined : this.host.ack(tag)))
+      .then((kept) => (kept || !tag ? undefined : this.host.ack(tag, item.redeliveries > 0)))
       .catch((buryError: Error) => this.host.log("error", `redis consumer: could not dead-letter a malformed message from "${queue}": ${buryError.message}`));
   }
 
@@ -236,8 +224,8 @@ export class RedisConsumer implements Consumer, DeliveryOwner {
     this.wake?.();
   }
 
-  ack(tag: string): Promise<void> {
-    return this.host.ack(tag);
+  ack(tag: string, redelivered: boolean): Promise<void> {
+    return this.host.ack(tag, redelivered);
   }
 
   requeue(tag: string): Promise<void> {

@@ -3,13 +3,15 @@
 import type { Delivery, RejectOptions, RejectReason } from "../broker.ts";
 import type { DecodedEnvelope } from "../../protocol/kombu-envelope.ts";
 import type { Buried } from "./dead-letters.ts";
+import type { FetchedItem } from "./claims.ts";
 import { PRIORITY_SEP } from "./scripts.ts";
 
 /** What a delivery settles through: its consumer, which keeps the prefetch window and asks its broker. */
 export interface DeliveryOwner {
   /** A delivery is settled (or its requeue done): the window opens by one. */
   release(tag: string): void;
-  ack(tag: string): Promise<void>;
+  /** Forgets the claim, and the redelivery counter when `redelivered` (the message had one). */
+  ack(tag: string, redelivered: boolean): Promise<void>;
   requeue(tag: string): Promise<void>;
   /** Dead-letters the item and forgets its claim; false when the broker keeps no dead letters. */
   bury(item: Buried, reason: RejectReason): Promise<boolean>;
@@ -25,27 +27,35 @@ export function queueOf(key: string): string {
 const SETTLED_ALREADY = Promise.resolve();
 
 /**
- * A claimed message. `tag` is the tag fetch.lua claimed it under, which every settlement names.
- * Made by RedisConsumer, e.g. `new RedisDelivery(consumer, decoded, key, raw, tag)`.
+ * A claimed message. `item.tag` is the tag fetch.lua claimed it under, which every settlement names.
+ * Made by RedisConsumer, e.g. `new RedisDelivery(consumer, decoded, item)`.
  */
 // A class rather than an object of closures: one is made per message, so its methods live on the prototype.
 export class RedisDelivery implements Delivery {
   readonly message: Delivery["message"];
   readonly redelivered: boolean;
+  readonly deliveryCount: number;
   readonly queue: string;
+  /** The list it was taken from, and the string taken: kept as received for a dead letter. */
+  private readonly key: string;
+  private readonly raw: string;
+  private readonly tag: string;
   private settled = false;
 
   constructor(
     private readonly owner: DeliveryOwner,
     decoded: DecodedEnvelope,
-    /** The list it was taken from, and the string taken: kept as received for a dead letter. */
-    private readonly key: string,
-    private readonly raw: string,
-    private readonly tag: string,
+    item: FetchedItem,
   ) {
-    this.queue = queueOf(key);
+    this.key = item.key;
+    this.raw = item.raw;
+    this.tag = item.tag;
+    this.queue = queueOf(item.key);
     this.message = decoded.wire;
-    this.redelivered = decoded.redelivered;
+    this.redelivered = decoded.redelivered || item.redeliveries > 0;
+    // Marked redelivered with no counter: given back by a Python worker's restore_visible, which counts
+    // nothing; at least its second delivery, then.
+    this.deliveryCount = 1 + Math.max(item.redeliveries, decoded.redelivered ? 1 : 0);
   }
 
   /**
@@ -61,7 +71,7 @@ export class RedisDelivery implements Delivery {
     if (this.settled) return SETTLED_ALREADY;
     this.settled = true;
     this.owner.release(this.tag);
-    return this.owner.ack(this.tag);
+    return this.owner.ack(this.tag, this.deliveryCount > 1);
   }
 
   async reject({ requeue, reason }: RejectOptions): Promise<void> {
@@ -85,6 +95,6 @@ export class RedisDelivery implements Delivery {
     // Not String(id): a rejected message's id may be anything, and a deeply nested array overflows the stack.
     const id = this.message.headers["id"];
     this.owner.log("warn", `redis consumer: message ${typeof id === "string" ? id : this.tag} from "${this.queue}" rejected without requeue; dropped`);
-    await this.owner.ack(this.tag);
+    await this.owner.ack(this.tag, this.deliveryCount > 1);
   }
 }

@@ -19,6 +19,12 @@ export const KEYS = {
   ownUnacked: "celeriac.unacked",
   /** Ours: delivery_tag of our claims scored by claim time in epoch seconds. */
   ownUnackedIndex: "celeriac.unacked_index",
+  /**
+   * Ours: how often a message was given back (requeued, or restored after the visibility timeout), by
+   * its delivery tag; set by requeue.lua, restore-own.lua and restore.lua, read by fetch.lua, deleted on
+   * ack and dead-letter, expiring a week after its last redelivery.
+   */
+  redeliveries: (tag: string) => `celeriac.redeliveries.${tag}`,
   /** Ours: registry of consumers' in-flight lists, in-flight list key -> "<armed at, epoch ms> <source list key>". */
   inflightRegistry: "celeriac.inflight",
   /** Ours: held by the consumer whose recover.lua run counts for everyone's, for about a second. */

@@ -1,8 +1,16 @@
 -- restore-common.lua: prepended to restore.lua, requeue.lua and restore-own.lua (not run alone).
--- restore(tag) moves one entry of kombu's unacked hash back to the front of its queue list (RPUSH:
+-- count_redelivery(tag) adds one to the message's redelivery counter (celeriac.redeliveries.<tag>, see
+-- fetch.lua), kept for a week from its last redelivery: a message a Python worker then consumes (and
+-- acks where we do not look) leaves no counter behind for good. restore(tag) moves one entry of kombu's unacked hash back to the front of its queue list (RPUSH:
 -- consumed next, as kombu's restore_visible does), marked redelivered the way kombu's
 -- _do_restore_message marks it; mark_redelivered serves our own claims of kombu envelopes too.
 local SEP = '\6\22'
+local REDELIVERIES_TTL_SECONDS = 7 * 86400
+local function count_redelivery(tag)
+  local key = 'celeriac.redeliveries.' .. tag
+  redis.call('INCR', key)
+  redis.call('EXPIRE', key, REDELIVERIES_TTL_SECONDS)
+end
 local function queue_key(rk, priority)
   local p = tonumber(priority) or 0
   if p >= 9 then return rk .. SEP .. '9' elseif p >= 6 then return rk .. SEP .. '6'
@@ -10,9 +18,11 @@ local function queue_key(rk, priority)
   return rk
 end
 -- Sets properties.delivery_info.redelivered by editing the JSON text, so the envelope is otherwise kept
--- byte for byte (a cjson round trip would reorder keys and round big integers).
+-- byte for byte (a cjson round trip would reorder keys and round big integers). Only a mark inside
+-- delivery_info counts as one (fetch.lua looks up the redelivery counter of marked messages only; kombu
+-- marks headers.redelivered too, which a redrive leaves in place).
 local function mark_redelivered(env)
-  if string.find(env, '"redelivered":%s*true') then return env end
+  if string.find(env, '"delivery_info":%s*{[^{}]-"redelivered":%s*true') then return env end
   local patched, n = string.gsub(env, '("delivery_info":%s*{)(%s*})', '%1"redelivered": true%2', 1)
   if n == 0 then patched, n = string.gsub(env, '("delivery_info":%s*{)', '%1"redelivered": true, ', 1) end
   return patched
@@ -40,5 +50,6 @@ local function restore(unacked, index, tag)
   if #queues == 0 then queues[1] = rk end
   env = mark_redelivered(env)
   for _, q in ipairs(queues) do redis.call('RPUSH', queue_key(q, props['priority']), env) end
+  count_redelivery(tag)
   return 1
 end
