@@ -12,7 +12,7 @@ import type { TaskRequest } from "./task.ts";
 /** What the carriers hold: the running task's context, whose request is built only when read. */
 export interface RequestHolder {
   readonly request: TaskRequest;
-  /** Whoever runs the task (its worker), told apart by identity; see `InvokeEnvironment.runner`. */
+  /** Whoever runs the task (its worker's RunningTasks), told apart by identity; see `InvokeEnvironment.running`. */
   readonly runner: object | undefined;
   /**
    * End the running task as if it had thrown `error` (an error that escaped it, see

@@ -34,10 +34,11 @@ export interface InvokeEnvironment {
    * not start (its outcome is "terminated").
    */
   stopSignal?: AbortSignal;
-  /** Holds the task while its promise is awaited, so a forced stop can end it (RunningTasks.endAll). */
+  /**
+   * The worker's running tasks: holds the task while its promise is awaited, so a forced stop can end
+   * it (RunningTasks.endAll), and tells whose task it is when an error escapes it (one per worker).
+   */
   running?: RunningTasks;
-  /** Whoever runs the task (a worker), handed back by identity when an error escapes the task. */
-  runner?: object;
 }
 
 /**
@@ -221,7 +222,7 @@ class Context implements TaskContext {
   }
 
   get runner(): object | undefined {
-    return this.env.runner;
+    return this.env.running;
   }
 
   /** Its function returned a promise: it ends through `ending`, and is running until then. */

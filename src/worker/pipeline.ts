@@ -154,9 +154,8 @@ function runStarted(parts: PipelineParts, s: Settling): Promise<void> | undefine
     defaultTimeLimit: app.config.taskTimeLimit,
     defaultSoftTimeLimit: app.config.taskSoftTimeLimit,
     stopSignal: parts.forceStop,
+    // Also how the worker knows its tasks' stray errors (worker/stray-errors.ts).
     running: parts.running,
-    // The worker knows its tasks' stray errors by this (worker/stray-errors.ts).
-    runner: parts,
     updateState: async (state, meta) => {
       await storeState(parts, s, state, meta);
       app.events.emit("task:progress", { id: message.id, name: message.task, state, meta });

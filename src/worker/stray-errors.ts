@@ -31,7 +31,7 @@ export interface StrayError {
 
 /** A worker's receiver of the errors that escape its tasks. */
 export interface StrayErrorSink {
-  /** The identity its pipeline passes as `InvokeEnvironment.runner`. */
+  /** The identity its pipeline passes as `InvokeEnvironment.running` (the worker's RunningTasks). */
   readonly runner: object;
   receive(stray: StrayError): void;
 }

@@ -176,7 +176,7 @@ export class Worker {
       },
     };
     if (this.options.isolateTasks !== false) {
-      this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
+      this.stopIsolating = guardAgainstStrayErrors({ app: this.app, hostname: this.hostname, runner: parts.running, stats: this.stats, limit: this.strayErrorLimit, stop: (reason) => void this.stop(reason) });
     }
     this.consumer = await broker.consume(this.queues, (delivery) => this.drain.track(handleDelivery(parts, new GuardedDelivery(delivery, this.ledger))), { prefetch: this.prefetch });
     this.stopWatchingBroker = this.app.events.on("connection:lost", ({ error }) => this.lose(error));
